@@ -1,0 +1,16 @@
+/**
+ * quasizero for Effect: an ultra-low-latency request/response TCP server and
+ * pooled client, byte-compatible with Go's bsm/quasizero. Replies come in
+ * request order on each connection; order is the only correlation.
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as Message from "./Message.ts"
+/** @since 0.1.0 */
+export * as Request from "./Request.ts"
+/** @since 0.1.0 */
+export * as Response from "./Response.ts"
+/** @since 0.1.0 */
+export * as Wire from "./Wire.ts"
