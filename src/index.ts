@@ -14,3 +14,9 @@ export * as Request from "./Request.ts"
 export * as Response from "./Response.ts"
 /** @since 0.1.0 */
 export * as Wire from "./Wire.ts"
+/** @since 0.1.0 */
+export * as Handlers from "./Handlers.ts"
+/** @since 0.1.0 */
+export * as Server from "./Server.ts"
+/** @since 0.1.0 */
+export * as Demo from "./Demo.ts"

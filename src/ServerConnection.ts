@@ -1,0 +1,267 @@
+/**
+ * One server connection: the read → handle → write loop and its watchdog.
+ * Internal to `Server`.
+ *
+ * The loop pulls a batch of chunks, decodes every complete frame in place,
+ * runs the handlers (in order, or `concurrency` at a time), and sends all the
+ * replies of the batch with one write. It does not pull again until that write
+ * has drained, so a peer that stops reading stops being read: its memory is
+ * bounded by one batch.
+ *
+ * Timeouts use one watchdog fiber per connection that compares deadlines with
+ * `Clock` — never a timer per request — so `TestClock` drives them.
+ *
+ * @since 0.1.0
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
+import * as Socket from "effect/socket/Socket"
+import * as Handlers from "./Handlers.ts"
+import type * as Request from "./Request.ts"
+import * as Response from "./Response.ts"
+import type * as Server from "./Server.ts"
+import * as Errors from "./ServerError.ts"
+import * as Wire from "./Wire.ts"
+
+/**
+ * What a connection is doing:
+ * - `Reading`: waiting in `pull`; idle/read deadlines apply; shutdown may close it;
+ * - `Handling`: running handlers; no deadline (a slow handler is not a slow peer);
+ * - `Writing`: replies written, waiting for the socket to drain; the write deadline applies.
+ */
+const Reading = 0
+const Handling = 1
+const Writing = 2
+
+/** @internal */
+export class Connection {
+  phase: 0 | 1 | 2 = Reading
+  /** Clock millis of the last request or reply; the idle deadline counts from it. */
+  lastActivity: number
+  /** Clock millis when the incomplete frame held by the decoder began; -1 when none. */
+  frameStartedAt = -1
+  /** Clock millis when the pending write began. */
+  writeStartedAt = -1
+  fiber: Fiber.Fiber<unknown, unknown> | undefined
+  constructor(now: number) {
+    this.lastActivity = now
+  }
+  isIdle(): boolean {
+    return this.phase === Reading
+  }
+  interrupt(): void {
+    this.fiber?.interruptUnsafe()
+  }
+}
+
+const connectionsOpen = Metric.gauge("quasizero_server_connections_open", {
+  description: "Connections open now"
+})
+const connectionsTotal = Metric.counter("quasizero_server_connections_total", {
+  description: "Connections accepted",
+  incremental: true
+})
+const requestsTotal = Metric.counter("quasizero_server_requests_total", {
+  description: "Requests read",
+  incremental: true
+})
+const errorsTotal = Metric.frequency("quasizero_server_errors_total", {
+  description: "Connection errors by reason"
+})
+
+const unknownCommand = (code: number): Response.Response => Response.error(`unknown command code ${code}`)
+const internalError = Response.error("internal error")
+
+/** @internal */
+export const make = (deps: {
+  readonly options: Server.ResolvedOptions
+  readonly handlers: Handlers.Shape
+  readonly setup: { readonly apply: (options: { readonly tcpKeepAlive: number }) => Effect.Effect<void> }
+  readonly admit: (conn: Connection) => "admitted" | "draining" | "full"
+  readonly onClosed: (conn: Connection) => void
+  readonly open: () => number
+  readonly isDraining: () => boolean
+}) => {
+  const { handlers, options } = deps
+  const table = handlers.handlers
+
+  const report = (reason: Errors.ServerErrorReason): Effect.Effect<void> => {
+    const error = new Errors.ServerError({ reason })
+    const logged = Effect.andThen(
+      Metric.update(errorsTotal, reason._tag),
+      Effect.logDebug("quasizero connection error", error.message)
+    )
+    return options.onError === undefined
+      ? logged
+      : Effect.andThen(logged, Effect.ignoreCause(Effect.suspend(() => options.onError!(error))))
+  }
+
+  const onHandlerFailure = (request: Request.Request) => (cause: Cause.Cause<unknown>) => {
+    // Interrupted at shutdown: invent no reply; the connection closes.
+    if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
+    if (Cause.hasFails(cause) && !Cause.hasDies(cause)) {
+      const error = Cause.findErrorOption(cause)
+      if (error._tag === "Some") return Effect.succeed(Handlers.failureResponse(handlers, error.value))
+    }
+    return Effect.as(
+      Effect.andThen(
+        Effect.logError(`quasizero: handler for code ${request.code} died`, cause),
+        report(new Errors.HandlerDefect({ code: request.code, cause }))
+      ),
+      internalError
+    )
+  }
+
+  // Decodes one frame and runs its handler. Never fails; a malformed body or a
+  // failing handler becomes the reply.
+  const handleFrame = (body: Uint8Array): Effect.Effect<Response.Response> => {
+    let request: Request.Request
+    try {
+      request = Wire.decodeRequestUnsafe(body)
+    } catch (e) {
+      if (!(e instanceof Wire.WireError)) throw e
+      const reason = new Errors.MalformedRequest({ error: e })
+      return Effect.as(report(reason), Response.error(reason.message))
+    }
+    const handler = table.get(request.code)
+    if (handler === undefined) return Effect.succeed(unknownCommand(request.code))
+    let effect: Effect.Effect<Handlers.Result, unknown>
+    try {
+      effect = handler(request)
+    } catch (defect) {
+      effect = Effect.die(defect)
+    }
+    const handled = Effect.matchCauseEffect(effect, {
+      onFailure: onHandlerFailure(request),
+      onSuccess: (result) => Effect.succeed(Handlers.toResponse(result))
+    })
+    return options.spans
+      ? Effect.withSpan(handled, "quasizero.request", { attributes: { "quasizero.code": request.code } })
+      : handled
+  }
+
+  const handleAll = (frames: ReadonlyArray<Uint8Array>) =>
+    Effect.forEach(frames, handleFrame, { concurrency: options.concurrency })
+
+  // The hot loop: one pull, every complete frame, one write.
+  const loop = Effect.fnUntraced(function*(conn: Connection, socket: Socket.Socket) {
+    const clock = yield* Clock.Clock
+    const context = yield* Effect.context<never>()
+    const pull = yield* Socket.readerBytes(socket)
+    const writer = yield* socket.writer
+    const decoder = new Wire.FrameDecoder(options.maxFrameSize)
+    const frames: Array<Uint8Array> = []
+    let replies: Array<Response.Response> = []
+    while (true) {
+      conn.phase = Reading
+      const chunks = yield* pull
+      conn.phase = Handling
+      let framing: Wire.WireError | undefined
+      for (let i = 0; i < chunks.length && framing === undefined; i++) framing = decoder.push(chunks[i]!, frames)
+      const now = clock.currentTimeMillisUnsafe()
+      if (frames.length > 0) {
+        conn.lastActivity = now
+        requestsTotal.updateUnsafe(frames.length, context)
+      }
+      // A frame left incomplete started in this batch unless it was already pending with none completed.
+      conn.frameStartedAt = decoder.pending === 0 ? -1 : frames.length > 0 || conn.frameStartedAt < 0 ? now : conn.frameStartedAt
+      if (options.concurrency === 1) {
+        for (let i = 0; i < frames.length; i++) replies.push(yield* handleFrame(frames[i]!))
+      } else if (frames.length > 0) {
+        replies = yield* handleAll(frames)
+      }
+      frames.length = 0
+      if (framing !== undefined) replies.push(Response.error(framing.message))
+      if (replies.length > 0) {
+        conn.phase = Writing
+        conn.writeStartedAt = clock.currentTimeMillisUnsafe()
+        yield* writer.write(Wire.encodeResponses(replies))
+        conn.lastActivity = clock.currentTimeMillisUnsafe()
+        replies = []
+      }
+      if (framing !== undefined) return yield* report(new Errors.FrameError({ error: framing }))
+      if (deps.isDraining()) return
+    }
+  })
+
+  // Sleeps until the earliest deadline and fails when one has passed.
+  const watchdog = Effect.fnUntraced(function*(conn: Connection) {
+    const clock = yield* Clock.Clock
+    const { idleTimeout, timeout } = options
+    const recheck = Math.min(idleTimeout || Infinity, timeout || Infinity)
+    while (true) {
+      const now = clock.currentTimeMillisUnsafe()
+      let next = now + recheck // a deadline that starts later is at least this far off
+      if (conn.phase === Reading) {
+        if (idleTimeout > 0) {
+          const deadline = conn.lastActivity + idleTimeout
+          if (now >= deadline) return new Errors.Timeout({ kind: "Idle", after: Duration.millis(idleTimeout) })
+          next = Math.min(next, deadline)
+        }
+        if (timeout > 0 && conn.frameStartedAt >= 0) {
+          const deadline = conn.frameStartedAt + timeout
+          if (now >= deadline) return new Errors.Timeout({ kind: "Read", after: Duration.millis(timeout) })
+          next = Math.min(next, deadline)
+        }
+      } else if (conn.phase === Writing && timeout > 0) {
+        const deadline = conn.writeStartedAt + timeout
+        if (now >= deadline) return new Errors.Timeout({ kind: "Write", after: Duration.millis(timeout) })
+        next = Math.min(next, deadline)
+      }
+      yield* Effect.sleep(next - now)
+    }
+  })
+
+  const closeNow = (socket: Socket.Socket) =>
+    Effect.flatMap(socket.writer, (writer) => Effect.ignore(writer.write(new Socket.CloseEvent(1000))))
+
+  const serveConnection = Effect.fnUntraced(function*(socket: Socket.Socket) {
+    const clock = yield* Clock.Clock
+    const context = yield* Effect.context<never>()
+    const conn = new Connection(clock.currentTimeMillisUnsafe())
+    const admitted = deps.admit(conn)
+    if (admitted !== "admitted") {
+      // The reader must be opened for the socket to be closed when the scope ends.
+      yield* socket.reader
+      if (admitted === "full") yield* report(new Errors.ConnectionLimit({ limit: options.maxConnections }))
+      return
+    }
+    conn.fiber = yield* Effect.withFiber((fiber) => Effect.succeed(fiber))
+    connectionsOpen.updateUnsafe(deps.open(), context)
+    connectionsTotal.updateUnsafe(1, context)
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        deps.onClosed(conn)
+        connectionsOpen.updateUnsafe(deps.open(), context)
+      })
+    )
+    if (options.tcpKeepAlive > 0) yield* deps.setup.apply({ tcpKeepAlive: options.tcpKeepAlive })
+    const serving = options.timeout > 0 || options.idleTimeout > 0
+      ? Effect.raceFirst(loop(conn, socket), Effect.flip(watchdog(conn)))
+      : loop(conn, socket)
+    const outcome = yield* Effect.result(serving)
+    if (outcome._tag === "Success") return
+    const error = outcome.failure
+    if (error._tag === "Timeout") {
+      // Destroy rather than end: a peer that does not read would keep an ended socket open.
+      yield* closeNow(socket)
+      return yield* report(error)
+    }
+    // EOF (close code 1000) is how a connection normally ends.
+    if (error.reason._tag === "SocketCloseError" && error.reason.code === 1000) return
+    yield* report(new Errors.SocketFailure({ error }))
+  })
+
+  // The handlers' services are provided once per connection, not per request.
+  return (socket: Socket.Socket) =>
+    Effect.updateContext(
+      Effect.scoped(serveConnection(socket)),
+      (context: Context.Context<never>) => Context.merge(context, handlers.context)
+    )
+}

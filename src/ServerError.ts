@@ -1,0 +1,110 @@
+/**
+ * The server's one error, `ServerError`, and its reasons. Re-exported by
+ * `Server`.
+ *
+ * @since 0.1.0
+ */
+import type * as Cause from "effect/Cause"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import type * as Socket from "effect/socket/Socket"
+import type * as Wire from "./Wire.ts"
+
+// -----------------------------------------------------------------------------
+
+/** @since 0.1.0 @category errors */
+export class FrameError extends Data.TaggedError("FrameError")<{ readonly error: Wire.WireError }> {
+  override get message(): string {
+    return `framing error, connection closed: ${this.error.message}`
+  }
+}
+
+/** @since 0.1.0 @category errors */
+export class MalformedRequest extends Data.TaggedError("MalformedRequest")<{ readonly error: Wire.WireError }> {
+  override get message(): string {
+    return `malformed request: ${this.error.message}`
+  }
+}
+
+/** @since 0.1.0 @category errors */
+export class HandlerDefect extends Data.TaggedError("HandlerDefect")<{
+  readonly code: number
+  readonly cause: Cause.Cause<unknown>
+}> {
+  override get message(): string {
+    return `handler for code ${this.code} died`
+  }
+}
+
+/** @since 0.1.0 @category errors */
+export class Timeout extends Data.TaggedError("Timeout")<{
+  readonly kind: "Idle" | "Read" | "Write"
+  readonly after: Duration.Duration
+}> {
+  override get message(): string {
+    const what = this.kind === "Idle" ? "no request" : this.kind === "Read" ? "incomplete frame" : "write not drained"
+    return `${what} after ${Duration.format(this.after)}, connection closed`
+  }
+}
+
+/** @since 0.1.0 @category errors */
+export class ConnectionLimit extends Data.TaggedError("ConnectionLimit")<{ readonly limit: number }> {
+  override get message(): string {
+    return `connection refused: ${this.limit} connections already open`
+  }
+}
+
+/** @since 0.1.0 @category errors */
+export class SocketFailure extends Data.TaggedError("SocketFailure")<{ readonly error: Socket.SocketError }> {
+  override get message(): string {
+    return `socket error: ${this.error.message}`
+  }
+}
+
+/** @since 0.1.0 @category errors */
+export class InvalidOption extends Data.TaggedError("InvalidOption")<{
+  readonly option: string
+  readonly value: unknown
+  readonly expected: string
+}> {
+  override get message(): string {
+    return `invalid server option ${this.option}: expected ${this.expected}, got ${String(this.value)}`
+  }
+}
+
+/**
+ * Why a connection misbehaved or the server could not start.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type ServerErrorReason =
+  | FrameError
+  | MalformedRequest
+  | HandlerDefect
+  | Timeout
+  | ConnectionLimit
+  | SocketFailure
+  | InvalidOption
+
+/**
+ * The server's one error. Connection-level errors go to `onError` (and the
+ * debug log); `InvalidOption` fails building the layer.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Server } from "quasizero"
+ * const onError = (e: Server.ServerError) =>
+ *   e.reason._tag === "Timeout" ? Effect.logInfo(e.message) : Effect.void
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ServerError extends Data.TaggedError("ServerError")<{ readonly reason: ServerErrorReason }> {
+  override get message(): string {
+    return this.reason.message
+  }
+}
+

@@ -1,0 +1,94 @@
+/**
+ * Node listeners for `Server`: TCP (IPv4/IPv6, port 0 for an ephemeral port),
+ * Unix sockets and TLS, on `@effect/platform-node`. Each layer provides the
+ * `SocketServer` the server runs on, plus the hook that applies
+ * `tcpKeepAlive` to accepted sockets. Nagle is off (`noDelay`) by default:
+ * request/response traffic must not wait for ACKs.
+ *
+ * @since 0.1.0
+ */
+import * as NodeSocket from "@effect/platform-node/NodeSocket"
+import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as SocketServer from "effect/socket/SocketServer"
+import type * as Net from "node:net"
+import type * as Tls from "node:tls"
+import * as Server from "../Server.ts"
+
+/**
+ * Listener options: `port` + `host` for TCP, or `path` for a Unix socket.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly host?: string | undefined
+  readonly port?: number | undefined
+  readonly path?: string | undefined
+  readonly backlog?: number | undefined
+  /** Disable Nagle's algorithm on accepted sockets. Default: true. */
+  readonly noDelay?: boolean | undefined
+  /** Let several processes listen on one port (Linux, Node >= 22.12). Default: false. */
+  readonly reusePort?: boolean | undefined
+}
+
+const setup = Layer.succeed(Server.ConnectionSetup)({
+  apply: ({ tcpKeepAlive }) =>
+    Effect.map(Effect.serviceOption(NodeSocket.NetSocket), (socket) => {
+      if (socket._tag === "Some") socket.value.setKeepAlive(true, tcpKeepAlive)
+    })
+})
+
+const listenOptions = (options: Options): Net.ServerOpts & Net.ListenOptions => {
+  const out: Net.ServerOpts & Net.ListenOptions = { noDelay: options.noDelay ?? true }
+  if (options.path !== undefined) out.path = options.path
+  else {
+    out.port = options.port ?? 0
+    if (options.host !== undefined) out.host = options.host
+  }
+  if (options.backlog !== undefined) out.backlog = options.backlog
+  if (options.reusePort === true) out.reusePort = true
+  return out
+}
+
+/**
+ * A TCP or Unix-socket listener for `Server.layer`. The bound address (the
+ * real port when `port` is 0) is `Server.address`.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { Handlers, Server } from "quasizero"
+ * import { NodeServer } from "quasizero/node"
+ * const ServerLive = Server.layer().pipe(
+ *   Layer.provide(Handlers.layer({ 1: () => Effect.succeed("PONG") })),
+ *   Layer.provide(NodeServer.layer({ host: "127.0.0.1", port: 7701 }))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: Options
+): Layer.Layer<SocketServer.SocketServer, SocketServer.SocketServerError> =>
+  Layer.merge(NodeSocketServer.layer(listenOptions(options)), setup)
+
+/**
+ * A TLS listener: `Options` plus Node's `tls.TlsOptions` (`key`, `cert`, ...).
+ *
+ * @example
+ * ```ts
+ * import { NodeServer } from "quasizero/node"
+ * declare const key: string, cert: string
+ * const TlsLive = NodeServer.layerTls({ port: 7702, key, cert })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerTls = (
+  options: Options & Tls.TlsOptions
+): Layer.Layer<SocketServer.SocketServer, SocketServer.SocketServerError> =>
+  Layer.merge(NodeSocketServer.layerTls({ ...options, ...listenOptions(options) }), setup)

@@ -1,0 +1,8 @@
+/**
+ * Node.js platform layers: listeners for `Server`, dialers for `Client`.
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as NodeServer from "./NodeServer.ts"
