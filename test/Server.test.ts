@@ -1,15 +1,20 @@
 // The server over real loopback TCP sockets: semantics, bad input,
 // backpressure, limits and graceful shutdown.
 import { describe, expect, it } from "@effect/vitest"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
+import * as Logger from "effect/Logger"
+import * as Metric from "effect/Metric"
 import * as Fiber from "effect/Fiber"
 import * as Net from "node:net"
 import * as Handlers from "../src/Handlers.ts"
 import * as Request from "../src/Request.ts"
-import type * as Server from "../src/Server.ts"
+import * as Server from "../src/Server.ts"
 import * as Wire from "../src/Wire.ts"
 import * as Harness from "./support/harness.ts"
 import * as Raw from "./support/rawClient.ts"
+
+const silentLogger = Logger.layer([])
 
 describe("Server over TCP", () => {
   it.live("answers every demo code, and unknown codes with Go's text", () =>
@@ -264,5 +269,65 @@ describe("Server over TCP", () => {
     }))
 })
 
-import * as Logger from "effect/Logger"
-const silentLogger = Logger.layer([])
+describe("Server options", () => {
+  it.effect("rejects bad values with a typed error naming the option", () =>
+    Effect.gen(function*() {
+      const bad: ReadonlyArray<readonly [Server.Options, string]> = [
+        [{ timeout: -1 }, "timeout"],
+        [{ idleTimeout: "soon" as never }, "idleTimeout"],
+        [{ maxFrameSize: 0 }, "maxFrameSize"],
+        [{ maxFrameSize: 2 ** 31 }, "maxFrameSize"],
+        [{ concurrency: 1.5 }, "concurrency"],
+        [{ maxConnections: 0 }, "maxConnections"]
+      ]
+      for (const [options, option] of bad) {
+        const error = yield* Effect.flip(Server.resolveOptions(options))
+        expect(error.reason._tag).toBe("InvalidOption")
+        expect(error.reason._tag === "InvalidOption" && error.reason.option).toBe(option)
+      }
+      expect(yield* Server.resolveOptions({})).toMatchObject({
+        timeout: 0,
+        idleTimeout: 0,
+        maxFrameSize: 1 << 24,
+        maxConnections: Infinity,
+        concurrency: 1,
+        shutdownTimeout: 10_000
+      })
+    }))
+
+  it.effect("layerConfig reads QUASIZERO_* variables", () =>
+    Effect.gen(function*() {
+      const env = {
+        QUASIZERO_TIMEOUT: "5 seconds",
+        QUASIZERO_IDLE_TIMEOUT: "1 minute",
+        QUASIZERO_MAX_FRAME_SIZE: "4096",
+        QUASIZERO_CONCURRENCY: "8"
+      }
+      const options = yield* Server.config.pipe(
+        Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env })))
+      )
+      expect(yield* Server.resolveOptions(options)).toMatchObject({
+        timeout: 5000,
+        idleTimeout: 60_000,
+        maxFrameSize: 4096,
+        concurrency: 8,
+        shutdownTimeout: 10_000
+      })
+    }))
+
+  it.effect("counts connections and requests in Effect metrics", () =>
+    Effect.gen(function*() {
+      const { connect } = yield* Harness.memory()
+      const peer = connect()
+      peer.send(Wire.encodeRequests([Request.make(1), Request.make(1), Request.make(9)]))
+      yield* Harness.settle
+      const snapshot = yield* Metric.snapshot
+      const find = (id: string) => snapshot.find((m) => m.id === id)?.state as { count?: number; value?: number }
+      expect(find("quasizero_server_requests_total")?.count).toBe(3)
+      expect(find("quasizero_server_connections_total")?.count).toBe(1)
+      expect(find("quasizero_server_connections_open")?.value).toBe(1)
+      peer.end()
+      yield* Harness.settle
+      expect(((yield* Metric.snapshot).find((m) => m.id === "quasizero_server_connections_open")?.state as { value: number }).value).toBe(0)
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
+})
