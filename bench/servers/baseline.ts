@@ -1,0 +1,31 @@
+// The raw node:net baseline server: what Node itself can do for this wire with
+// no framework — one 'data' handler, frames decoded in place with the same
+// hand-written codec, all replies of a chunk in one write. PING and ECHO only.
+import * as Net from "node:net"
+import * as Request from "../../src/Request.ts"
+import * as Response from "../../src/Response.ts"
+import * as Wire from "../../src/Wire.ts"
+import { reportCpuOnExit } from "../lib/stats.ts"
+
+const pong = Response.ok("PONG")
+
+const handle = (req: Request.Request): Response.Response =>
+  req.code === 1 ? pong : req.code === 2 ? Response.ok(req.payload) : Response.error(`unknown command code ${req.code}`)
+
+const server = Net.createServer({ noDelay: true }, (socket) => {
+  const decoder = new Wire.FrameDecoder()
+  const frames: Array<Uint8Array> = []
+  socket.on("data", (chunk) => {
+    if (decoder.push(chunk, frames)) return socket.destroy()
+    const replies = new Array<Response.Response>(frames.length)
+    for (let i = 0; i < frames.length; i++) replies[i] = handle(Wire.decodeRequestUnsafe(frames[i]!))
+    frames.length = 0
+    socket.write(Wire.encodeResponses(replies))
+  })
+  socket.on("error", () => {})
+})
+server.listen(Number(process.env.PORT ?? 0), "127.0.0.1", () => {
+  const address = server.address() as Net.AddressInfo
+  console.log(`listening on 127.0.0.1:${address.port}`)
+})
+reportCpuOnExit()
