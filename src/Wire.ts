@@ -14,6 +14,10 @@
  * Every failure is a `WireError`; the `*Unsafe` functions throw it, the others
  * return a `Result`.
  *
+ * Gotcha: like Node's pooled `Buffer`s, an encoded frame of up to 4 KiB is a
+ * view into a shared slab. Use its `byteOffset` / `byteLength`, and never
+ * transfer or detach its `.buffer`.
+ *
  * @since 0.1.0
  */
 import * as Data from "effect/Data"
@@ -35,7 +39,9 @@ export const defaultMaxFrameSize = 1 << 24
 // -----------------------------------------------------------------------------
 
 /**
- * A frame declared a body longer than the limit.
+ * A frame declared a body longer than the limit. `size` is the declared
+ * length; when the prefix was cut short it is a lower bound (the frame is
+ * rejected as soon as the limit is passed).
  *
  * @since 0.1.0
  * @category errors
@@ -308,6 +314,28 @@ const writeResponseBody = (buf: Uint8Array, pos: number, res: Response.Response)
   return writePayload(buf, pos, res.payload)
 }
 
+// Encoded frames up to 4 KiB are carved from a shared 64 KiB slab, as Node's
+// `Buffer.allocUnsafe` does from its pool: V8 puts a typed array over 64
+// bytes off-heap, and that allocation costs more than encoding a small
+// message (bench/codec.ts). A slab is zero-filled once and never reused, so
+// no byte of one frame can show up in another; a frame that outlives the
+// rest keeps at most its 64 KiB slab alive.
+const slabSize = 64 * 1024
+const maxSlabbed = 4 * 1024
+let slab = new ArrayBuffer(0)
+let slabOffset = 0
+
+const allocate = (size: number): Uint8Array => {
+  if (size > maxSlabbed) return new Uint8Array(size)
+  if (size > slab.byteLength - slabOffset) {
+    slab = new ArrayBuffer(slabSize)
+    slabOffset = 0
+  }
+  const out = new Uint8Array(slab, slabOffset, size)
+  slabOffset += (size + 7) & ~7 // keep the next frame 8-byte aligned
+  return out
+}
+
 // Body sizes of the batch being encoded, so each is computed once.
 const sizes: Array<number> = []
 
@@ -322,7 +350,7 @@ const encodeBatch = <A>(
     sizes[i] = size
     total += varintSize(size) + size
   }
-  const buf = new Uint8Array(total)
+  const buf = allocate(total)
   let pos = 0
   for (let i = 0; i < messages.length; i++) {
     pos = writeVarint(buf, pos, sizes[i]!)
@@ -338,7 +366,7 @@ const encodeBatch = <A>(
  * @category encoding
  */
 export const encodeRequestBody = (req: Request.Request): Uint8Array => {
-  const buf = new Uint8Array(requestBodySize(req))
+  const buf = allocate(requestBodySize(req))
   writeRequestBody(buf, 0, req)
   return buf
 }
@@ -350,7 +378,7 @@ export const encodeRequestBody = (req: Request.Request): Uint8Array => {
  * @category encoding
  */
 export const encodeResponseBody = (res: Response.Response): Uint8Array => {
-  const buf = new Uint8Array(responseBodySize(res))
+  const buf = allocate(responseBodySize(res))
   writeResponseBody(buf, 0, res)
   return buf
 }
@@ -447,17 +475,31 @@ const readString = (what: string): string => {
   const start = pos
   pos += len
   if (len === 0) return ""
-  if (len <= 32) {
-    // Short ASCII (the usual metadata key) without a TextDecoder call.
-    let s = ""
-    for (let i = start; i < pos; i++) {
-      const b = buf[i]!
-      if (b >= 0x80) return decodeUtf8(what, start, pos)
-      s += String.fromCharCode(b)
-    }
-    return s
+  if (len >= 64) return decodeUtf8(what, start, pos)
+  // Short ASCII (metadata keys and most values) without a TextDecoder call,
+  // eight bytes per String.fromCharCode, as protobufjs does: below 64 bytes
+  // the call costs more than building the string (bench/codec.ts).
+  const b = buf
+  let s = ""
+  let i = start
+  for (; i + 8 <= pos; i += 8) {
+    const c1 = b[i]!
+    const c2 = b[i + 1]!
+    const c3 = b[i + 2]!
+    const c4 = b[i + 3]!
+    const c5 = b[i + 4]!
+    const c6 = b[i + 5]!
+    const c7 = b[i + 6]!
+    const c8 = b[i + 7]!
+    if ((c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8) & 0x80) return decodeUtf8(what, start, pos)
+    s += String.fromCharCode(c1, c2, c3, c4, c5, c6, c7, c8)
   }
-  return decodeUtf8(what, start, pos)
+  for (; i < pos; i++) {
+    const c = b[i]!
+    if (c & 0x80) return decodeUtf8(what, start, pos)
+    s += String.fromCharCode(c)
+  }
+  return s
 }
 
 const decodeUtf8 = (what: string, from: number, to: number): string => {
@@ -488,9 +530,13 @@ const skipField = (field: number, wireType: number, tagOffset: number): void => 
       pos += size
       return
     }
-    case 2:
-      pos += readLength(`field ${field}`)
+    case 2: {
+      // Not `pos += readLength()`: that adds to `pos` as it was before the
+      // length varint was read.
+      const len = readLength(`field ${field}`)
+      pos += len
       return
+    }
     case 3:
       skipGroup(field, tagOffset)
       return
@@ -793,6 +839,16 @@ export class FrameDecoder {
       const b = bytes[offset + i]!
       value += (b & 0x7f) * multiplier
       if (value > this.maxFrameSize) {
+        // Reject as soon as the limit is passed, but report the declared size
+        // rather than the partial sum: read whatever prefix bytes are at hand.
+        let j = i
+        let last = b
+        while (last >= 0x80 && j < 9 && offset + j + 1 < length) {
+          j++
+          multiplier *= 0x80
+          last = bytes[offset + j]!
+          value += (last & 0x7f) * multiplier
+        }
         this.error = new WireError({ reason: new FrameTooLarge({ size: value, limit: this.maxFrameSize }) })
         return -2
       }
