@@ -1,0 +1,369 @@
+/**
+ * Typed commands: one definition — code, payload, success and error — shared
+ * by the server (`Command.handle`) and the client (`Client.run`). Payloads
+ * are JSON through `Schema` by default, raw bytes for `Schema.Uint8Array`
+ * (no copy), or any protobufjs message type (`Command.protobuf`).
+ *
+ * A typed failure travels as `error_message` (its `message`, so Go clients
+ * read it as usual) plus the reserved metadata entry `quasizero-error`
+ * carrying the error encoded with the command's error schema, from which our
+ * client rebuilds the very same typed error.
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import type * as Handlers from "./Handlers.ts"
+import * as Message from "./Message.ts"
+import * as Request from "./Request.ts"
+import * as Response from "./Response.ts"
+
+/**
+ * The metadata key carrying a typed error, JSON-encoded with the command's
+ * error schema.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const errorMetadataKey = "quasizero-error"
+
+// -----------------------------------------------------------------------------
+// errors
+// -----------------------------------------------------------------------------
+
+/** @since 0.1.0 @category errors */
+export class InvalidPayload extends Data.TaggedError("InvalidPayload")<{ readonly command: string; readonly issue: string }> {
+  override get message(): string {
+    return `${this.command}: invalid payload: ${this.issue}`
+  }
+}
+
+/** @since 0.1.0 @category errors */
+export class InvalidSuccess extends Data.TaggedError("InvalidSuccess")<{ readonly command: string; readonly issue: string }> {
+  override get message(): string {
+    return `${this.command}: invalid success payload: ${this.issue}`
+  }
+}
+
+/** @since 0.1.0 @category errors */
+export class RemoteFailure extends Data.TaggedError("RemoteFailure")<{
+  readonly command: string
+  readonly response: Response.Response
+}> {
+  override get message(): string {
+    return `${this.command}: ${this.response.errorMessage}`
+  }
+}
+
+/**
+ * Why a typed command failed other than with its own typed error.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type CommandErrorReason = InvalidPayload | InvalidSuccess | RemoteFailure
+
+/**
+ * The command module's error: the input or the reply did not match the
+ * command's schemas (`InvalidPayload`, `InvalidSuccess`), or the server
+ * answered with an error that is not this command's typed error
+ * (`RemoteFailure`, e.g. `unknown command code N` or `internal error`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CommandError extends Data.TaggedError("CommandError")<{ readonly reason: CommandErrorReason }> {
+  override get message(): string {
+    return this.reason.message
+  }
+}
+
+// -----------------------------------------------------------------------------
+// payload codecs
+// -----------------------------------------------------------------------------
+
+/**
+ * How a value becomes payload bytes and back. Failures are issue texts.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Codec<A> {
+  readonly encode: (value: A) => Result.Result<Uint8Array, string>
+  readonly decode: (bytes: Uint8Array) => Result.Result<A, string>
+}
+
+const utf8 = new TextEncoder()
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true })
+const textDecoder = new TextDecoder()
+
+const exitToResult = <A>(exit: Exit.Exit<A, Schema.SchemaError>): Result.Result<A, string> =>
+  Exit.isSuccess(exit)
+    ? Result.succeed(exit.value)
+    : Result.fail(Exit.findErrorOption(exit).pipe((e) => (e._tag === "Some" ? e.value.message : "invalid value")))
+
+/**
+ * JSON through a Schema (its canonical JSON codec).
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Command } from "quasizero"
+ * const point = Command.json(Schema.Struct({ x: Schema.Number, y: Schema.Number }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category codecs
+ */
+export const json = <S extends Schema.Codec<any, any, never, never>>(schema: S): Codec<S["Type"]> => {
+  const codec = Schema.toCodecJson(schema)
+  const encode = Schema.encodeUnknownExit(codec)
+  const decode = Schema.decodeUnknownExit(codec)
+  return {
+    encode: (value) => Result.map(exitToResult(encode(value)), (j) => utf8.encode(JSON.stringify(j))),
+    decode: (bytes) => {
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(bytes.length === 0 ? "null" : utf8Decoder.decode(bytes))
+      } catch (e) {
+        return Result.fail(`not JSON: ${(e as Error).message}`)
+      }
+      return exitToResult(decode(parsed))
+    }
+  }
+}
+
+/**
+ * Raw bytes, passed through without copying.
+ *
+ * @since 0.1.0
+ * @category codecs
+ */
+export const bytes: Codec<Uint8Array> = {
+  encode: (value) => (value instanceof Uint8Array ? Result.succeed(value) : Result.fail("expected a Uint8Array")),
+  decode: Result.succeed
+}
+
+/**
+ * No payload at all (an empty body on the wire).
+ *
+ * @since 0.1.0
+ * @category codecs
+ */
+export const none: Codec<void> = {
+  encode: () => Result.succeed(Message.emptyPayload),
+  decode: () => Result.succeed(undefined)
+}
+
+/**
+ * The shape of a protobufjs message type (reflection `Type` or generated
+ * static class): what `Command.protobuf` needs.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ProtobufType<A> {
+  readonly encode: (message: A) => { finish(): Uint8Array }
+  readonly decode: (bytes: Uint8Array) => A
+  readonly verify?: ((message: Record<string, unknown>) => string | null) | undefined
+}
+
+/**
+ * A protobufjs message type as the payload codec, for users who already have
+ * `.proto` files.
+ *
+ * @example
+ * ```ts
+ * import protobuf from "protobufjs"
+ * import { Command } from "quasizero"
+ * const root = protobuf.parse(`syntax = "proto3"; message Point { int32 x = 1; int32 y = 2; }`).root
+ * const point = Command.protobuf<{ x: number; y: number }>(root.lookupType("Point") as never)
+ * ```
+ *
+ * @since 0.1.0
+ * @category codecs
+ */
+export const protobuf = <A>(type: ProtobufType<A>): Codec<A> => ({
+  encode: (value) => {
+    const issue = type.verify?.(value as Record<string, unknown>)
+    if (issue) return Result.fail(issue)
+    try {
+      return Result.succeed(type.encode(value).finish())
+    } catch (e) {
+      return Result.fail(String((e as Error).message ?? e))
+    }
+  },
+  decode: (bytes) => {
+    try {
+      return Result.succeed(type.decode(bytes))
+    } catch (e) {
+      return Result.fail(String((e as Error).message ?? e))
+    }
+  }
+})
+
+type CodecInput<A> = Codec<A> | Schema.Codec<A, any, never, never>
+
+const isCodec = (u: unknown): u is Codec<unknown> =>
+  typeof u === "object" && u !== null && !Schema.isSchema(u) && "encode" in u && "decode" in u
+
+const toCodec = <A>(input: CodecInput<A>): Codec<A> => {
+  if (isCodec(input)) return input as Codec<A>
+  if ((input as unknown) === Schema.Uint8Array) return bytes as unknown as Codec<A>
+  return json(input as Schema.Codec<A, any, never, never>)
+}
+
+// -----------------------------------------------------------------------------
+// commands
+// -----------------------------------------------------------------------------
+
+/**
+ * A typed command.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Command<in out I, in out A, in out E> {
+  readonly name: string
+  readonly code: number
+  readonly payload: Codec<I>
+  readonly success: Codec<A>
+  /** The typed error as JSON (absent: failures travel as their message only). */
+  readonly error: Codec<E> | undefined
+  /** `Command.handle(this, handler)`: a `[code, handler]` entry for `Handlers`. */
+  readonly handle: <R>(
+    handler: (input: I, request: Request.Request) => Effect.Effect<A, E, R>
+  ) => readonly [number, Handlers.Handler<never, R>]
+}
+
+/**
+ * Defines a command. `payload` and `success` take a Schema (JSON; raw bytes for
+ * `Schema.Uint8Array`) or a `Codec` (`Command.protobuf(Type)`, `Command.none`);
+ * `error` a Schema of the typed error (e.g. a `Schema.TaggedError` class).
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Command } from "quasizero"
+ * class NotFound extends Schema.TaggedError<NotFound>()("NotFound", { key: Schema.String }) {}
+ * const Get = Command.make("Get", { code: 10, payload: Schema.String, success: Schema.String, error: NotFound })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <I = void, A = void, E = never>(
+  name: string,
+  options: {
+    readonly code: number
+    readonly payload?: CodecInput<I> | undefined
+    readonly success?: CodecInput<A> | undefined
+    readonly error?: Schema.Codec<E, any, never, never> | undefined
+  }
+): Command<I, A, E> => {
+  const self: Command<I, A, E> = {
+    name,
+    code: Message.checkCode(options.code),
+    payload: options.payload === undefined ? (none as unknown as Codec<I>) : toCodec(options.payload),
+    success: options.success === undefined ? (none as unknown as Codec<A>) : toCodec(options.success),
+    error: options.error === undefined ? undefined : json(options.error),
+    handle: (handler) => handle(self, handler)
+  }
+  return self
+}
+
+const messageOf = (error: unknown): string =>
+  typeof error === "object" && error !== null && typeof (error as { message?: unknown }).message === "string" &&
+    (error as { message: string }).message !== ""
+    ? (error as { message: string }).message
+    : String((error as { _tag?: unknown })?._tag ?? error)
+
+/**
+ * The server side: a `[code, handler]` entry for `Handlers.make` /
+ * `Handlers.layer`, mixing freely with raw handlers.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Command, Handlers } from "quasizero"
+ * const Echo = Command.make("Echo", { code: 2, payload: Schema.String, success: Schema.String })
+ * const HandlersLive = Handlers.layer([
+ *   Echo.handle((text) => Effect.succeed(text)), // or Command.handle(Echo, ...)
+ *   [1, () => Effect.succeed("PONG")]             // raw handlers mix freely
+ * ])
+ * ```
+ *
+ * @since 0.1.0
+ * @category handlers
+ */
+export const handle = <I, A, E, R>(
+  self: Command<I, A, E>,
+  handler: (input: I, request: Request.Request) => Effect.Effect<A, E, R>
+): readonly [number, Handlers.Handler<never, R>] => {
+  const fail = (error: E): Response.Response => {
+    const message = messageOf(error)
+    const encoded = self.error?.encode(error)
+    return encoded !== undefined && Result.isSuccess(encoded)
+      ? Response.makeUnsafe(message, new Map([[errorMetadataKey, textDecoder.decode(encoded.success)]]), Message.emptyPayload)
+      : Response.error(message)
+  }
+  const succeed = (value: A): Response.Response => {
+    const encoded = self.success.encode(value)
+    if (Result.isSuccess(encoded)) return Response.ok(encoded.success)
+    // The handler returned something its own schema rejects: a server bug, told plainly.
+    return Response.error(new InvalidSuccess({ command: self.name, issue: encoded.failure }).message)
+  }
+  return [self.code, (request) => {
+    const input = self.payload.decode(request.payload)
+    if (Result.isFailure(input)) {
+      return Effect.succeed(Response.error(new InvalidPayload({ command: self.name, issue: input.failure }).message))
+    }
+    return Effect.match(handler(input.success, request), { onFailure: fail, onSuccess: succeed })
+  }]
+}
+
+/**
+ * The client side, step one: the request for an input. Fails with
+ * `InvalidPayload` when the input does not encode.
+ *
+ * @since 0.1.0
+ * @category client
+ */
+export const request = <I, A, E>(
+  self: Command<I, A, E>,
+  input: I,
+  metadata?: Message.MetadataInput
+): Effect.Effect<Request.Request, CommandError> => {
+  const encoded = self.payload.encode(input)
+  return Result.isSuccess(encoded)
+    ? Effect.succeed(Request.makeUnsafe(self.code, Message.toMetadata(metadata), encoded.success))
+    : Effect.fail(new CommandError({ reason: new InvalidPayload({ command: self.name, issue: encoded.failure }) }))
+}
+
+/**
+ * The client side, step two: the typed result of a reply — the decoded
+ * success, the command's own typed error, or a `CommandError`.
+ *
+ * @since 0.1.0
+ * @category client
+ */
+export const decodeResponse = <I, A, E>(
+  self: Command<I, A, E>,
+  response: Response.Response
+): Effect.Effect<A, E | CommandError> => {
+  if (response.errorMessage !== "") {
+    const encoded = response.metadata.get(errorMetadataKey)
+    if (self.error !== undefined && encoded !== undefined) {
+      const decoded = self.error.decode(utf8.encode(encoded))
+      if (Result.isSuccess(decoded)) return Effect.fail(decoded.success)
+    }
+    return Effect.fail(new CommandError({ reason: new RemoteFailure({ command: self.name, response }) }))
+  }
+  const decoded = self.success.decode(response.payload)
+  return Result.isSuccess(decoded)
+    ? Effect.succeed(decoded.success)
+    : Effect.fail(new CommandError({ reason: new InvalidSuccess({ command: self.name, issue: decoded.failure }) }))
+}
