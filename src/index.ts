@@ -20,3 +20,9 @@ export * as Handlers from "./Handlers.ts"
 export * as Server from "./Server.ts"
 /** @since 0.1.0 */
 export * as Demo from "./Demo.ts"
+/** @since 0.1.0 */
+export * as Client from "./Client.ts"
+/** @since 0.1.0 */
+export * as Pipeline from "./Pipeline.ts"
+/** @since 0.1.0 */
+export * as Command from "./Command.ts"

@@ -6,3 +6,5 @@
 
 /** @since 0.1.0 */
 export * as NodeServer from "./NodeServer.ts"
+/** @since 0.1.0 */
+export * as NodeClient from "./NodeClient.ts"

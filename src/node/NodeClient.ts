@@ -1,0 +1,236 @@
+/**
+ * Node dialers for `Client`: TCP, Unix sockets and TLS, on
+ * `@effect/platform-node`'s `NodeSocket`. Nagle is off (`noDelay`) by
+ * default: request/response traffic must not wait for ACKs.
+ *
+ * @since 0.1.0
+ */
+import * as NodeSocket from "@effect/platform-node/NodeSocket"
+import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Net from "node:net"
+import type * as Tls from "node:tls"
+import * as Client from "../Client.ts"
+
+/**
+ * Where to connect: `host` + `port` for TCP, or `path` for a Unix socket.
+ *
+ * @example
+ * ```ts
+ * import { NodeClient } from "quasizero/node"
+ * const tcp: NodeClient.Options = { host: "127.0.0.1", port: 7475 }
+ * const unix: NodeClient.Options = { path: "/run/quasizero.sock" }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly host?: string | undefined
+  readonly port?: number | undefined
+  readonly path?: string | undefined
+  /** Disable Nagle's algorithm. Default: true. */
+  readonly noDelay?: boolean | undefined
+}
+
+const formatAddress = (options: Options): string => {
+  if (options.path !== undefined) return `unix:${options.path}`
+  const host = options.host ?? "localhost"
+  return `${host.includes(":") ? `[${host}]` : host}:${options.port}`
+}
+
+const connectOptions = (options: Options): Net.NetConnectOpts => {
+  const noDelay = options.noDelay ?? true
+  if (options.path !== undefined) return { path: options.path }
+  return options.host === undefined
+    ? { port: options.port!, noDelay }
+    : { host: options.host, port: options.port!, noDelay }
+}
+
+const invalid = (options: Options, option: string, value: unknown, expected: string) =>
+  new Client.ClientError({
+    reason: new Client.InvalidOption({
+      address: formatAddress(options),
+      option,
+      value,
+      expected,
+      maybeProcessed: false
+    })
+  })
+
+const check = (options: Options): Effect.Effect<void, Client.ClientError> => {
+  if (options.path !== undefined) {
+    return typeof options.path === "string" && options.path.length > 0
+      ? Effect.void
+      : Effect.fail(invalid(options, "path", options.path, "a non-empty socket path"))
+  }
+  const port = options.port
+  return typeof port === "number" && Number.isInteger(port) && port >= 1 && port <= 65535
+    ? Effect.void
+    : Effect.fail(invalid(options, "port", port, "an integer in [1, 65535]"))
+}
+
+/**
+ * The `Dialer` for TCP or a Unix socket; fails with `InvalidOption` on a bad
+ * port or path.
+ *
+ * @example
+ * ```ts
+ * import { NodeClient } from "quasizero/node"
+ * import { Effect } from "effect"
+ * const dialer = Effect.runSync(NodeClient.make({ host: "127.0.0.1", port: 7475 }))
+ * dialer.address // "127.0.0.1:7475"
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options): Effect.Effect<Client.Dialer["Service"], Client.ClientError> =>
+  Effect.as(
+    check(options),
+    Client.Dialer.of({ address: formatAddress(options), dial: NodeSocket.makeNet(connectOptions(options)) })
+  )
+
+/**
+ * A `Dialer` layer for TCP (`{ host, port }`) or a Unix socket (`{ path }`).
+ *
+ * @example
+ * ```ts
+ * import { Client } from "quasizero"
+ * import { NodeClient } from "quasizero/node"
+ * import { Layer } from "effect"
+ * const ClientLive = Client.layer().pipe(Layer.provide(NodeClient.layer({ host: "127.0.0.1", port: 7475 })))
+ * const UnixLive = Client.layer().pipe(Layer.provide(NodeClient.layer({ path: "/run/quasizero.sock" })))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<Client.Dialer, Client.ClientError> =>
+  Layer.effect(Client.Dialer)(Effect.suspend(() => make(options)))
+
+/**
+ * A `Dialer` layer for TLS: `Options` plus Node's `tls.ConnectionOptions`
+ * (`servername`, `ca`, `rejectUnauthorized`, ...).
+ *
+ * @example
+ * ```ts
+ * import { NodeClient } from "quasizero/node"
+ * declare const ca: string
+ * const TlsDialer = NodeClient.layerTls({ host: "db.internal", port: 7476, ca })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerTls = (options: Options & Tls.ConnectionOptions): Layer.Layer<Client.Dialer, Client.ClientError> =>
+  Layer.effect(Client.Dialer)(Effect.suspend(() => {
+    const { noDelay: _, ...tls } = options
+    return Effect.as(
+      check(options),
+      Client.Dialer.of({
+        address: formatAddress(options),
+        dial: NodeSocket.makeTls({ ...tls, ...connectOptions(options) } as Tls.ConnectionOptions)
+      })
+    )
+  }))
+
+/**
+ * A `Client` layer with its Node dialer: `Options` (where) plus
+ * `Client.Options` (how).
+ *
+ * @example
+ * ```ts
+ * import { Client, Request } from "quasizero"
+ * import { NodeClient } from "quasizero/node"
+ * import { Effect } from "effect"
+ * const program = Client.call(Request.make(1)).pipe(
+ *   Effect.provide(NodeClient.layerClient({ host: "127.0.0.1", port: 7475, requestTimeout: "1 second" }))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerClient = (options: Options & Client.Options): Layer.Layer<Client.Client, Client.ClientError> => {
+  const { host, noDelay, path, port, ...clientOptions } = options
+  return Client.layer(clientOptions).pipe(Layer.provide(layer({ host, noDelay, path, port })))
+}
+
+/**
+ * Parses `host:port`, `[ipv6]:port`, `unix:/path` or `/path` into `Options`;
+ * `undefined` when the text is none of these.
+ *
+ * @example
+ * ```ts
+ * import { NodeClient } from "quasizero/node"
+ * NodeClient.parseAddress("127.0.0.1:7475") // { host: "127.0.0.1", port: 7475 }
+ * NodeClient.parseAddress("unix:/tmp/q.sock") // { path: "/tmp/q.sock" }
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const parseAddress = (address: string): Options | undefined => {
+  if (address.startsWith("unix:")) return address.length > 5 ? { path: address.slice(5) } : undefined
+  if (address.startsWith("/")) return { path: address }
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(address)
+  if (match === null) return undefined
+  const port = Number(match[3])
+  if (port < 1 || port > 65535) return undefined
+  const host = match[1] ?? match[2]!
+  return host.length === 0 ? { port } : { host, port }
+}
+
+/**
+ * The server address from `QUASIZERO_ADDRESS` (`host:port`, `unix:/path`).
+ *
+ * @example
+ * ```ts
+ * import { NodeClient } from "quasizero/node"
+ * import { Effect } from "effect"
+ * const where = Effect.runSync(NodeClient.addressConfig.pipe(Effect.orDie))
+ * ```
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const addressConfig: Config.Config<Options> = Config.String("QUASIZERO_ADDRESS").pipe(
+  Config.mapEffect((text) => {
+    const parsed = parseAddress(text)
+    return parsed === undefined
+      ? Effect.fail(
+        new Config.ConfigError(
+          new ConfigProvider.SourceError({
+            message: `QUASIZERO_ADDRESS: expected host:port or unix:/path, got ${JSON.stringify(text)}`
+          })
+        )
+      )
+      : Effect.succeed(parsed)
+  })
+)
+
+/**
+ * A `Client` layer configured from the environment: `QUASIZERO_ADDRESS` plus
+ * `Client.config` (`QUASIZERO_POOL_MAX_CAP`, `QUASIZERO_REQUEST_TIMEOUT`, ...).
+ *
+ * @example
+ * ```ts
+ * import { Client, Request } from "quasizero"
+ * import { NodeClient } from "quasizero/node"
+ * import { Effect } from "effect"
+ * // QUASIZERO_ADDRESS=127.0.0.1:7475 QUASIZERO_REQUEST_TIMEOUT="2 seconds"
+ * const program = Client.call(Request.make(1)).pipe(Effect.provide(NodeClient.layerConfig()))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Config.Wrap<Client.Options> = Client.config
+): Layer.Layer<Client.Client, Client.ClientError | Config.ConfigError> =>
+  Client.layerConfig(options).pipe(
+    Layer.provide(Layer.effect(Client.Dialer)(Effect.flatMap(addressConfig, make)))
+  )
