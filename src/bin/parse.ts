@@ -20,7 +20,7 @@ export const duration = (input: string): number | undefined => {
   const go = /^((\d+(\.\d+)?)(ns|us|µs|ms|s|m|h))+$/.test(text)
   if (go) {
     let total = 0
-    for (const [, value, , , unit] of text.matchAll(/(\d+(\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) {
+    for (const [, value, , unit] of text.matchAll(/(\d+(\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) {
       total += Number(value) * units[unit!]!
     }
     return total

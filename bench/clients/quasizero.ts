@@ -1,0 +1,24 @@
+// Our client as users run it: Client.make on NodeClient, default options, the
+// workload driver shared with `quasizero bench`. Prints one JSON Result line.
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as Effect from "effect/Effect"
+import * as Client from "../../src/Client.ts"
+import * as NodeClient from "../../src/node/NodeClient.ts"
+import * as Workload from "../../src/bin/workload.ts"
+import { args } from "../lib/stats.ts"
+
+const opts = args(process.argv.slice(2))
+const workload = Workload.workloads[opts.workload ?? "seq"]
+if (!workload) throw new Error(`unknown workload ${opts.workload}`)
+const [host, port] = (opts.address ?? "127.0.0.1:7701").split(":") as [string, string]
+
+NodeRuntime.runMain(
+  Effect.gen(function*() {
+    const client = yield* Client.make()
+    const result = yield* Workload.run(client, workload, {
+      warmupMs: Number(opts.warmup ?? 1000),
+      durationMs: Number(opts.duration ?? 3000)
+    })
+    console.log(JSON.stringify(result))
+  }).pipe(Effect.scoped, Effect.provide(NodeClient.layer({ host, port: Number(port) })))
+)
