@@ -1,0 +1,35 @@
+// Every example runs as users run it (a child process) and prints what its
+// header promises.
+import { describe, expect, it } from "@effect/vitest"
+import * as ChildProcess from "node:child_process"
+
+const run = (name: string) =>
+  ChildProcess.spawnSync(process.execPath, [new URL(`../examples/${name}.ts`, import.meta.url).pathname], {
+    encoding: "utf8",
+    timeout: 20_000
+  })
+
+describe("examples", () => {
+  it("echo.ts prints Go's example output and exits 0 after a graceful shutdown", () => {
+    const { stdout, stderr, status } = run("echo")
+    expect(stderr).toBe("")
+    expect(stdout).toBe('server responded to ECHO with "hello"\nserver responded to SHUTDOWN with "OK"\n')
+    expect(status).toBe(0)
+  }, 30_000)
+
+  it("typed.ts round-trips typed commands and rebuilds the typed error", () => {
+    const { stdout, status } = run("typed")
+    expect(stdout).toBe(
+      'Get language -> TypeScript\nGet weather -> NotFound { key: "weather" } (no such key: weather)\n'
+    )
+    expect(status).toBe(0)
+  }, 30_000)
+
+  it("testclock.ts times a handler out under TestClock without waiting", () => {
+    const { stdout, status } = run("testclock")
+    expect(stdout).toMatch(/^after 1\.999 s: still waiting\nafter 2 s: error_message = "backend timed out after 2 seconds"\n/)
+    const wall = Number(/wall time: (\d+) ms/.exec(stdout)?.[1])
+    expect(wall).toBeLessThan(1900) // the 2 simulated seconds did not pass in real time
+    expect(status).toBe(0)
+  }, 30_000)
+})
