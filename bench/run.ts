@@ -46,25 +46,29 @@ const warmup = process.env.WARMUP ?? "1000"
 const runs = Number(process.env.RUNS ?? 1)
 
 const startServer = (name: string) =>
-  new Promise<{ readonly address: string; readonly stop: () => Promise<number | undefined> }>((resolve, reject) => {
+  new Promise<{
+    readonly address: string
+    readonly stop: () => void
+    /** The server's CPU time in µs, when it reports one, once it exited. */
+    readonly stopped: Promise<number | undefined>
+  }>((resolve, reject) => {
     const [cmd, argv] = pinned(0, [`${here}servers/${name}.ts`])
     const child = ChildProcess.spawn(cmd, argv, { stdio: ["ignore", "pipe", "inherit"] })
     let out = ""
+    const stopped = new Promise<number | undefined>((done) =>
+      child.once("exit", () => {
+        const cpu = /cpu (\d+)/.exec(out)
+        done(cpu ? Number(cpu[1]) : undefined)
+      })
+    )
     child.stdout.on("data", (d) => {
       out += d
       const match = /listening on (\S+)/.exec(out)
       if (match) {
         resolve({
           address: match[1]!,
-          // Resolves with the server's CPU time in µs, when it reports one.
-          stop: () =>
-            new Promise((done) => {
-              child.once("exit", () => {
-                const cpu = /cpu (\d+)/.exec(out)
-                done(cpu ? Number(cpu[1]) : undefined)
-              })
-              child.kill("SIGTERM")
-            })
+          stop: () => child.kill("SIGTERM"),
+          stopped
         })
       }
     })
@@ -93,17 +97,10 @@ type Row = Result & { readonly serverCpuUs: number | undefined }
 
 const measure = async (contender: Contender, workload: string): Promise<Row> => {
   const server = typeof contender.server === "string" ? await startServer(contender.server) : undefined
-  let result: Result | undefined
-  try {
-    const address = server?.address ?? (contender.server as { external: string }).external
-    result = await runClient(contender.client, address, workload)
-  } finally {
-    const cpu = await server?.stop()
-    if (result) {
-      return { ...result, serverCpuUs: cpu === undefined ? undefined : Math.round((cpu / result.total) * 100) / 100 }
-    }
-  }
-  throw new Error("unreachable")
+  const address = server?.address ?? (contender.server as { external: string }).external
+  const result = await runClient(contender.client, address, workload).finally(() => server?.stop())
+  const cpu = await server?.stopped
+  return { ...result, serverCpuUs: cpu === undefined ? undefined : Math.round((cpu / result.total) * 100) / 100 }
 }
 
 const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!

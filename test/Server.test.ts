@@ -328,6 +328,7 @@ describe("Server options", () => {
       expect(find("quasizero_server_connections_open")?.value).toBe(1)
       peer.end()
       yield* Harness.settle
-      expect(((yield* Metric.snapshot).find((m) => m.id === "quasizero_server_connections_open")?.state as { value: number }).value).toBe(0)
+      const after = (yield* Metric.snapshot).find((m) => m.id === "quasizero_server_connections_open")
+      expect((after?.state as { value?: number } | undefined)?.value).toBe(0)
     }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
 })

@@ -17,8 +17,8 @@ const server = Net.createServer({ noDelay: true }, (socket) => {
   const frames: Array<Uint8Array> = []
   socket.on("data", (chunk) => {
     if (decoder.push(chunk, frames)) return socket.destroy()
-    const replies = new Array<Response.Response>(frames.length)
-    for (let i = 0; i < frames.length; i++) replies[i] = handle(Wire.decodeRequestUnsafe(frames[i]!))
+    const replies: Array<Response.Response> = []
+    for (let i = 0; i < frames.length; i++) replies.push(handle(Wire.decodeRequestUnsafe(frames[i]!)))
     frames.length = 0
     socket.write(Wire.encodeResponses(replies))
   })
