@@ -49,6 +49,8 @@ const startServer = (name: string) =>
   new Promise<{
     readonly address: string
     readonly stop: () => void
+    /** Restarts the server's CPU accounting (after its start-up). */
+    readonly markStart: () => void
     /** The server's CPU time in µs, when it reports one, once it exited. */
     readonly stopped: Promise<number | undefined>
   }>((resolve, reject) => {
@@ -68,6 +70,7 @@ const startServer = (name: string) =>
         resolve({
           address: match[1]!,
           stop: () => child.kill("SIGTERM"),
+          markStart: () => child.kill("SIGUSR1"),
           stopped
         })
       }
@@ -93,11 +96,12 @@ const runClient = (name: string, address: string, workload: string) =>
     })
   })
 
-type Row = Result & { readonly serverCpuUs: number | undefined }
+type Row = Result & { readonly serverCpuUs: number | undefined; readonly clientCpuUs?: number }
 
 const measure = async (contender: Contender, workload: string): Promise<Row> => {
   const server = typeof contender.server === "string" ? await startServer(contender.server) : undefined
   const address = server?.address ?? (contender.server as { external: string }).external
+  server?.markStart()
   const result = await runClient(contender.client, address, workload).finally(() => server?.stop())
   const cpu = await server?.stopped
   return { ...result, serverCpuUs: cpu === undefined ? undefined : Math.round((cpu / result.total) * 100) / 100 }
@@ -121,7 +125,7 @@ const main = async () => {
         results.push(result)
         console.error(
           `  ${workload.padEnd(8)} ${contender.name.padEnd(22)} ${String(result.rps).padStart(9)} req/s  ` +
-            `p50 ${result.p50us} µs  p99 ${result.p99us} µs  server CPU ${result.serverCpuUs ?? "?"} µs/req` +
+            `p50 ${result.p50us} µs  p99 ${result.p99us} µs  CPU µs/req server ${result.serverCpuUs ?? "?"} client ${result.clientCpuUs ?? "?"}` +
             (result.errors ? `  ${result.errors} errors` : "")
         )
       }
@@ -130,14 +134,14 @@ const main = async () => {
     }
   }
   const lines = [
-    "| workload | contender | req/s | p50 µs | p99 µs | server CPU µs/req | req/s vs baseline | p50 vs baseline |",
+    "| workload | contender | req/s | p50 µs | p99 µs | CPU µs/req server / client | req/s vs baseline | p50 vs baseline |",
     "|---|---|--:|--:|--:|--:|--:|--:|"
   ]
   for (const row of rows) {
     const base = rows.find((r) => r.workload === row.workload && r.contender === "baseline")
     const ratio = (a: number, b: number | undefined) => (b ? (a / b).toFixed(2) + "×" : "–")
     lines.push(
-      `| ${row.workload} | ${row.contender} | ${row.rps} | ${row.p50us} | ${row.p99us} | ${row.serverCpuUs ?? "–"} | ` +
+      `| ${row.workload} | ${row.contender} | ${row.rps} | ${row.p50us} | ${row.p99us} | ${row.serverCpuUs ?? "–"} / ${row.clientCpuUs ?? "–"} | ` +
         `${ratio(row.rps, base?.rps)} | ${ratio(row.p50us, base?.p50us)} |`
     )
   }

@@ -5,7 +5,7 @@ import * as Effect from "effect/Effect"
 import * as Client from "../../src/Client.ts"
 import * as NodeClient from "../../src/node/NodeClient.ts"
 import * as Workload from "../../src/bin/workload.ts"
-import { args } from "../lib/stats.ts"
+import { args, markClientStart, resultLine } from "../lib/stats.ts"
 
 const opts = args(process.argv.slice(2))
 const workload = Workload.workloads[opts.workload ?? "seq"]
@@ -14,11 +14,12 @@ const [host, port] = (opts.address ?? "127.0.0.1:7701").split(":") as [string, s
 
 NodeRuntime.runMain(
   Effect.gen(function*() {
+    markClientStart()
     const client = yield* Client.make()
     const result = yield* Workload.run(client, workload, {
       warmupMs: Number(opts.warmup ?? 1000),
       durationMs: Number(opts.duration ?? 3000)
     })
-    console.log(JSON.stringify(result))
+    console.log(resultLine(result))
   }).pipe(Effect.scoped, Effect.provide(NodeClient.layer({ host, port: Number(port) })))
 )
