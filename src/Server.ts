@@ -11,6 +11,7 @@
  *
  * @since 0.1.0
  */
+import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
@@ -56,6 +57,11 @@ export interface Options {
   readonly onError?: ((error: ServerError) => Effect.Effect<void>) | undefined
   /** Per-request tracing spans (`quasizero.request`). Default: false, they cost. */
   readonly spans?: boolean | undefined
+  /**
+   * Per-request metrics: requests by code and the handler duration histogram.
+   * Default: false; connection, request and error counts are always kept.
+   */
+  readonly requestMetrics?: boolean | undefined
 }
 
 /**
@@ -74,6 +80,7 @@ export interface ResolvedOptions {
   readonly shutdownTimeout: number
   readonly onError: ((error: ServerError) => Effect.Effect<void>) | undefined
   readonly spans: boolean
+  readonly requestMetrics: boolean
 }
 
 const invalid = (option: string, value: unknown, expected: string): ServerError =>
@@ -120,7 +127,8 @@ export const resolveOptions = Effect.fnUntraced(function*(options: Options = {})
     concurrency: yield* count("concurrency", options.concurrency, 1, 1),
     shutdownTimeout: yield* millis("shutdownTimeout", options.shutdownTimeout, 10_000),
     onError: options.onError,
-    spans: options.spans === true
+    spans: options.spans === true,
+    requestMetrics: options.requestMetrics === true
   } satisfies ResolvedOptions
 })
 
@@ -199,7 +207,9 @@ export const make = Effect.fn("Quasizero.Server.make")(function*(options?: Optio
     },
     onClosed,
     open: () => connections.size,
-    isDraining: () => draining
+    isDraining: () => draining,
+    context: yield* Effect.context<never>(),
+    clock: yield* Clock.Clock
   })
 
   yield* Effect.forkScoped(socketServer.run(serve))

@@ -75,6 +75,13 @@ const requestsTotal = Metric.counter("quasizero_server_requests_total", {
 const errorsTotal = Metric.frequency("quasizero_server_errors_total", {
   description: "Connection errors by reason"
 })
+const requestsByCode = Metric.frequency("quasizero_server_requests_by_code", {
+  description: "Requests by command code (codes without a handler count as \"unknown\")"
+})
+const handlerSeconds = Metric.histogram("quasizero_server_handler_seconds", {
+  description: "Handler run time; handlers returning a completed Effect count as 0",
+  boundaries: Metric.exponentialBoundaries({ start: 1e-6, factor: 4, count: 14 })
+})
 
 const unknownCommand = (code: number): Response.Response => Response.error(`unknown command code ${code}`)
 const internalError = Response.error("internal error")
@@ -88,9 +95,25 @@ export const make = (deps: {
   readonly onClosed: (conn: Connection) => void
   readonly open: () => number
   readonly isDraining: () => boolean
+  /** The server's context: metrics are recorded in its registry. */
+  readonly context: Context.Context<never>
+  readonly clock: Clock.Clock
 }) => {
   const { handlers, options } = deps
   const table = handlers.handlers
+  // Labels only for registered codes: a peer sending random codes must not
+  // grow the metric without bound.
+  const codeLabels = new Map(Array.from(table.keys(), (code) => [code, String(code)]))
+  const countCode = (code: number) =>
+    requestsByCode.updateUnsafe(codeLabels.get(code) ?? "unknown", deps.context)
+  const timed = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+    Effect.suspend(() => {
+      const start = deps.clock.currentTimeNanosUnsafe()
+      return Effect.onExit(effect, () =>
+        Effect.sync(() =>
+          handlerSeconds.updateUnsafe(Number(deps.clock.currentTimeNanosUnsafe() - start) / 1e9, deps.context)
+        ))
+    })
 
   const report = (reason: Errors.ServerErrorReason): Effect.Effect<void> => {
     const error = new Errors.ServerError({ reason })
@@ -133,6 +156,7 @@ export const make = (deps: {
       const reason = new Errors.MalformedRequest({ error: e })
       return Effect.as(report(reason), Response.error(reason.message))
     }
+    if (options.requestMetrics) countCode(request.code)
     const handler = table.get(request.code)
     if (handler === undefined) return unknownCommand(request.code)
     let effect: Effect.Effect<Handlers.Result, unknown>
@@ -144,11 +168,12 @@ export const make = (deps: {
     if (options.spans) {
       effect = Effect.withSpan(effect, "quasizero.request", { attributes: { "quasizero.code": request.code } })
     } else if (Exit.isExit(effect)) {
+      if (options.requestMetrics) handlerSeconds.updateUnsafe(0, deps.context)
       return Exit.isSuccess(effect)
         ? Handlers.toResponse(effect.value as Handlers.Result)
         : onHandlerFailure(request)(effect.cause)
     }
-    return Effect.matchCauseEffect(effect, {
+    return Effect.matchCauseEffect(options.requestMetrics ? timed(effect) : effect, {
       onFailure: onHandlerFailure(request),
       onSuccess: (result) => Effect.succeed(Handlers.toResponse(result))
     })

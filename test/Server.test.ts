@@ -5,6 +5,7 @@ import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import * as Metric from "effect/Metric"
+import { TestClock } from "effect/testing"
 import * as Fiber from "effect/Fiber"
 import * as Net from "node:net"
 import * as Handlers from "../src/Handlers.ts"
@@ -314,6 +315,28 @@ describe("Server options", () => {
         shutdownTimeout: 10_000
       })
     }))
+
+  it.effect("counts requests by code and times handlers when requestMetrics is on", () =>
+    Effect.gen(function*() {
+      const { connect } = yield* Harness.memory({ requestMetrics: true })
+      const peer = connect()
+      peer.send(Wire.encodeRequests([Request.make(1), Request.make(1), Request.make(424242), Request.make(5, { payload: "10" })]))
+      yield* Harness.settle
+      yield* TestClock.adjust(10)
+      yield* Harness.settle
+      expect(Harness.responses(peer.received())).toHaveLength(4)
+      const snapshot = yield* Metric.snapshot
+      const byCode = snapshot.find((m) => m.id === "quasizero_server_requests_by_code")?.state as {
+        occurrences: ReadonlyMap<string, number>
+      }
+      expect(Object.fromEntries(byCode.occurrences)).toEqual({ "1": 2, unknown: 1, "5": 1 })
+      const seconds = snapshot.find((m) => m.id === "quasizero_server_handler_seconds")?.state as {
+        count: number
+        max: number
+      }
+      expect(seconds.count).toBe(3) // unknown codes run no handler
+      expect(seconds.max).toBeCloseTo(0.01) // SLEEP 10 ms of TestClock time; PING counts as 0
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
 
   it.effect("counts connections and requests in Effect metrics", () =>
     Effect.gen(function*() {
