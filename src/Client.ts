@@ -206,11 +206,16 @@ export class Dialer extends Context.Service<Dialer, {
  * `Infinity` disables a timeout.
  *
  * - `pool.initialSize`: connections opened up front; `make` fails with the
- *   connect error when one cannot open (Go's `NewClient`). They also stay
- *   open as the pool's floor: the reaper closes only connections above it.
+ *   connect error when one cannot open (Go's `NewClient`). The pool keeps
+ *   that many open: one that is closed (reaped, timed out, or closed by the
+ *   server) is replaced by a fresh one.
  * - `pool.maxCap`: most connections open at once (raised to `initialSize`,
  *   as bsm/pool does).
- * - `pool.idleTimeout`: close a connection idle that long (0: never).
+ * - `pool.idleTimeout`: close a connection idle that long (0: never). Set
+ *   it below the server's idle timeout: the client then always closes an
+ *   idle connection before the server does, so no call is ever written on a
+ *   connection the server is closing (with no request ids, such a call can
+ *   only fail as `ConnectionClosed`, "may have been processed").
  * - `pool.reapInterval`: how often idle connections are looked for; a
  *   connection is closed at the first reap at which it has been idle for
  *   `idleTimeout`.
@@ -538,11 +543,13 @@ export class Client extends Context.Service<Client, {
 type Connection = ClientConnection.Connection
 
 // Go's reaper: every `reapInterval` (a `Schedule`), close the connections
-// idle for at least `idleTimeout`, down to the pool's floor (`initialSize`).
-// `Pool.makeWithTTL` cannot express the pair: its usage strategy checks every
-// `timeToLive`, so a connection idle for `ttl` closes anywhere between `ttl`
-// and `2 * ttl`, with no separate period. Idle time is `Pool`'s own
-// `idleSince`, read on the pool's Clock.
+// idle for at least `idleTimeout`. Those of the `initialSize` floor too: the
+// pool replaces them with fresh ones, so that no connection, floor or not,
+// stays idle long enough for the server's own idle timeout to close it under
+// a call. `Pool.makeWithTTL` cannot express the pair: its usage strategy
+// checks every `timeToLive`, so a connection idle for `ttl` closes anywhere
+// between `ttl` and `2 * ttl`, with no separate period. Idle time is `Pool`'s
+// own `idleSince`, read on the pool's Clock.
 const reaper = (
   idleTimeout: Duration.Duration,
   reapInterval: Duration.Duration,
@@ -553,14 +560,11 @@ const reaper = (
     Effect.suspend(() => {
       const state = pool.state
       const expired = clock.currentTimeMillisUnsafe() - idleMillis
-      let active = state.items.size - state.invalidated.size
       const victims: Array<Connection> = []
       for (const item of state.items) {
-        if (active <= pool.config.minSize) break
         if (item.exit._tag !== "Success" || item.refCount > 0 || state.invalidated.has(item)) continue
         if (item.idleSince > expired) continue
         victims.push(item.exit.value)
-        active--
       }
       return Effect.forEach(victims, (connection) => Pool.invalidate(pool, connection), { discard: true })
     })

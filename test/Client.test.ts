@@ -289,7 +289,7 @@ describe("Client over TCP (raw node:net server)", () => {
 describe("Client on the TestClock (in-memory transport)", () => {
   const pong = () => Response.ok("PONG")
 
-  it.effect("idle connections are reaped once idle for idleTimeout, at a reapInterval tick, and not before", () =>
+  it.effect("idle connections are reaped once idle for idleTimeout, at a reapInterval tick, and not before; the floor is renewed", () =>
     Effect.gen(function*() {
       const server = MemoryDialer.make(() => undefined) // replies by hand
       const client = yield* memoryClient(server, {
@@ -306,15 +306,22 @@ describe("Client on the TestClock (in-memory transport)", () => {
       yield* TestClock.adjust("29 seconds")
       yield* settle
       expect(server.open).toBe(3)
-      // The 30 s tick finds them idle for 30 s >= 25 s: closed down to initialSize.
+      // The 30 s tick finds them idle for 30 s >= 25 s: all closed, and the
+      // initialSize floor reopened fresh (an idle floor connection must not
+      // outlive the server's own idle timeout either).
       yield* TestClock.adjust("1 second")
       yield* settle
       expect(server.open).toBe(1)
+      expect(server.connections.length).toBe(4)
+      expect(server.connections.slice(0, 3).every((c) => c.closed)).toBe(true)
       expect((yield* client.stats).open).toBe(1)
-      // The survivor still works.
+      // The fresh one works, and is itself idle only from its opening on.
       server.handler = pong
       expect(Response.text(yield* client.call(PING))).toBe("PONG")
-      expect(server.connections.length).toBe(3)
+      expect(server.connections.length).toBe(4)
+      yield* TestClock.adjust("20 seconds")
+      yield* settle
+      expect(server.connections.length).toBe(4)
     }))
 
   it.effect("idleTimeout 0 (the default) never reaps", () =>

@@ -11,6 +11,7 @@ import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Socket from "effect/socket/Socket"
 import type * as SocketServer from "effect/socket/SocketServer"
 import type * as Net from "node:net"
 import type * as Tls from "node:tls"
@@ -33,15 +34,41 @@ export interface Options {
   readonly reusePort?: boolean | undefined
 }
 
+// @effect/platform-node 4.1.0's writer waits for 'drain' whenever write()
+// returns false. On a socket that is already closed (the peer went away while
+// a handler ran: Node ended and destroyed it), write() returns false and no
+// 'drain' or 'close' ever follows, so the reply's write would wait forever and
+// the connection would never be released. Such a write fails at once instead.
+const peerClosed = Effect.fail(
+  new Socket.SocketError({
+    reason: new Socket.SocketWriteError({ cause: new Error("the peer closed the connection before the reply") })
+  })
+)
+
+const guard = (writer: Socket.Writer, socket: Net.Socket): Socket.Writer => ({
+  write: (chunk) =>
+    (socket.destroyed || socket.writableEnded) && !Socket.isCloseEvent(chunk) ? peerClosed : writer.write(chunk),
+  writeAll: (chunks) => (socket.destroyed || socket.writableEnded ? peerClosed : writer.writeAll(chunks))
+})
+
 const setup = Layer.succeed(Server.ConnectionSetup)({
   apply: ({ tcpKeepAlive }) =>
     Effect.map(Effect.serviceOption(NodeSocket.NetSocket), (socket) => {
       if (socket._tag === "Some") socket.value.setKeepAlive(true, tcpKeepAlive)
-    })
+    }),
+  writer: (writer) =>
+    Effect.map(
+      Effect.serviceOption(NodeSocket.NetSocket),
+      (socket) => (socket._tag === "Some" ? guard(writer, socket.value) : writer)
+    )
 })
 
 const listenOptions = (options: Options): Net.ServerOpts & Net.ListenOptions => {
-  const out: Net.ServerOpts & Net.ListenOptions = { noDelay: options.noDelay ?? true }
+  // allowHalfOpen: a client may send its requests, then shut down its write
+  // side and wait for the replies (as Go's server allows). Node would
+  // otherwise end our side at once on the client's FIN, losing every reply
+  // not written yet; the connection loop closes the socket after the replies.
+  const out: Net.ServerOpts & Net.ListenOptions = { noDelay: options.noDelay ?? true, allowHalfOpen: true }
   if (options.path !== undefined) out.path = options.path
   else {
     out.port = options.port ?? 0
