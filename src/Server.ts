@@ -153,6 +153,20 @@ export const ConnectionSetup = Context.Reference<{
 }>("quasizero/Server/ConnectionSetup", { defaultValue: () => ({ apply: () => Effect.void }) })
 
 /**
+ * A platform hook for graceful shutdown: `stopAccepting` closes the listening
+ * socket while accepted connections keep running (`NodeServer` provides it).
+ * The default does nothing; a draining server then closes new connections as
+ * they arrive.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export const ListenerControl = Context.Reference<{ readonly stopAccepting: Effect.Effect<void> }>(
+  "quasizero/Server/ListenerControl",
+  { defaultValue: () => ({ stopAccepting: Effect.void }) }
+)
+
+/**
  * A running server.
  *
  * @since 0.1.0
@@ -190,6 +204,7 @@ export const make = Effect.fn("Quasizero.Server.make")(function*(options?: Optio
   const socketServer = yield* SocketServer.SocketServer
   const handlers = yield* Handlers.Handlers
   const setup = yield* ConnectionSetup
+  const listener = yield* ListenerControl
   const connections = new Set<ServerConnection.Connection>()
   let draining = false
   let drained: Deferred.Deferred<void> | undefined
@@ -222,6 +237,8 @@ export const make = Effect.fn("Quasizero.Server.make")(function*(options?: Optio
   yield* Effect.addFinalizer(() =>
     Effect.gen(function*() {
       draining = true
+      // New clients are refused at connect time: nothing they send can be lost.
+      yield* listener.stopAccepting
       if (connections.size === 0) return
       drained = Deferred.makeUnsafe<void>()
       // Idle connections have no request to finish: close them now.

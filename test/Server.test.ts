@@ -17,6 +17,13 @@ import * as Raw from "./support/rawClient.ts"
 
 const silentLogger = Logger.layer([])
 
+const refused = (port: number) =>
+  Effect.callback<boolean>((resume) => {
+    const s = Net.connect(port, "127.0.0.1")
+    s.on("connect", () => (s.destroy(), resume(Effect.succeed(false))))
+    s.on("error", () => resume(Effect.succeed(true)))
+  })
+
 describe("Server over TCP", () => {
   it.live("answers every demo code, and unknown codes with Go's text", () =>
     Effect.gen(function*() {
@@ -257,16 +264,15 @@ describe("Server over TCP", () => {
       yield* busy.write(Wire.encodeRequests([Request.make(5, { payload: "200" }), Request.make(1), Request.make(1)]))
       yield* Effect.sleep("50 millis") // let the server read the batch
       const closing = yield* Effect.forkChild(close)
+      yield* Effect.sleep("20 millis")
+      // While draining, new clients are refused at connect time: they cannot
+      // write a request that would then be dropped.
+      expect(yield* refused(port)).toBe(true)
       const replies = yield* busy.closed
       expect(replies.map((r) => Raw.text(r.payload))).toEqual(["SLEPT", "PONG", "PONG"])
       expect(yield* idle.closed).toEqual([])
       yield* Fiber.join(closing)
-      const refused = yield* Effect.callback<boolean>((resume) => {
-        const s = Net.connect(port, "127.0.0.1")
-        s.on("connect", () => (s.destroy(), resume(Effect.succeed(false))))
-        s.on("error", () => resume(Effect.succeed(true)))
-      })
-      expect(refused).toBe(true)
+      expect(yield* refused(port)).toBe(true)
     }))
 })
 

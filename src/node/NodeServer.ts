@@ -1,21 +1,23 @@
 /**
  * Node listeners for `Server`: TCP (IPv4/IPv6, port 0 for an ephemeral port),
- * Unix sockets and TLS, on `@effect/platform-node`. Each layer provides the
- * `SocketServer` the server runs on, plus the hook that applies
+ * Unix sockets and TLS, on `@effect/platform-node`'s sockets. Each layer
+ * provides the `SocketServer` the server runs on, the control that stops
+ * accepting when a graceful shutdown starts, and the hook that applies
  * `tcpKeepAlive` to accepted sockets. Nagle is off (`noDelay`) by default:
  * request/response traffic must not wait for ACKs.
  *
  * @since 0.1.0
  */
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
-import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Socket from "effect/socket/Socket"
-import type * as SocketServer from "effect/socket/SocketServer"
-import type * as Net from "node:net"
-import type * as Tls from "node:tls"
+import * as SocketServer from "effect/socket/SocketServer"
+import * as Net from "node:net"
+import * as Tls from "node:tls"
 import * as Server from "../Server.ts"
+import * as NodeListener from "./NodeListener.ts"
 
 /**
  * Listener options: `port` + `host` for TCP, or `path` for a Unix socket.
@@ -99,8 +101,10 @@ const listenOptions = (options: Options): Net.ServerOpts & Net.ListenOptions => 
  */
 export const layer = (
   options: Options
-): Layer.Layer<SocketServer.SocketServer, SocketServer.SocketServerError> =>
-  Layer.merge(NodeSocketServer.layer(listenOptions(options)), setup)
+): Layer.Layer<SocketServer.SocketServer, SocketServer.SocketServerError> => {
+  const listen = listenOptions(options)
+  return listener({ listen, connectionEvent: "connection", createServer: () => Net.createServer(listen) })
+}
 
 /**
  * A TLS listener: `Options` plus Node's `tls.TlsOptions` (`key`, `cert`, ...).
@@ -117,5 +121,30 @@ export const layer = (
  */
 export const layerTls = (
   options: Options & Tls.TlsOptions
+): Layer.Layer<SocketServer.SocketServer, SocketServer.SocketServerError> => {
+  const listen = listenOptions(options)
+  return listener({
+    listen,
+    connectionEvent: "secureConnection",
+    createServer: () => {
+      const server = Tls.createServer({ ...options, ...listen })
+      // A failed handshake concerns that client only.
+      server.on("tlsClientError", (_error, socket) => socket.destroy())
+      return server
+    }
+  })
+}
+
+// The listener, its stop-accepting control and the per-connection setup, as one layer.
+const listener = (
+  options: Parameters<typeof NodeListener.make>[0]
 ): Layer.Layer<SocketServer.SocketServer, SocketServer.SocketServerError> =>
-  Layer.merge(NodeSocketServer.layerTls({ ...options, ...listenOptions(options) }), setup)
+  Layer.merge(
+    Layer.effectContext(
+      Effect.map(NodeListener.make(options), ({ socketServer, stopAccepting }) =>
+        Context.make(SocketServer.SocketServer, socketServer).pipe(
+          Context.add(Server.ListenerControl, { stopAccepting })
+        ))
+    ),
+    setup
+  )

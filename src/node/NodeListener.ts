@@ -1,0 +1,129 @@
+/**
+ * The Node listener behind `NodeServer`: an `effect/socket` `SocketServer`
+ * over `net.Server` / `tls.Server`, like `@effect/platform-node`'s, plus what
+ * a graceful shutdown needs and that one lacks — closing the listening socket
+ * (`stopAccepting`) while the connections it accepted keep running. A server
+ * that is draining then refuses new clients at connect time (a clean,
+ * retriable `ConnectFailed` for our client) instead of accepting and closing
+ * them after they may have written a request.
+ *
+ * @since 0.1.0
+ * @internal
+ */
+import * as NodeSocket from "@effect/platform-node/NodeSocket"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as NetAddress from "effect/net/NetAddress"
+import * as Scope from "effect/Scope"
+import * as Socket from "effect/socket/Socket"
+import * as SocketServer from "effect/socket/SocketServer"
+import type * as Net from "node:net"
+
+const openError = (cause: unknown) =>
+  new SocketServer.SocketServerError({ reason: new SocketServer.SocketServerOpenError({ cause }) })
+
+const addressOf = (address: string | Net.AddressInfo | null) =>
+  address === null || typeof address === "string"
+    ? Effect.succeed(NetAddress.unixPathAddress(address ?? ""))
+    : Effect.mapError(Effect.fromResult(NetAddress.inetAddressFromIpString(address.address, address.port)), openError)
+
+/**
+ * Listens, and returns the `SocketServer` plus `stopAccepting`. The scope
+ * owns the listener: closing it stops accepting and destroys connections not
+ * yet handed to a handler.
+ *
+ * @since 0.1.0
+ */
+export const make = Effect.fnUntraced(function*(options: {
+  readonly createServer: () => Net.Server
+  readonly connectionEvent: "connection" | "secureConnection"
+  readonly listen: Net.ListenOptions
+}) {
+  // Connections accepted before `run` installs a handler wait here, paused.
+  const waiting = new Set<Net.Socket>()
+  let onConnection = (conn: Net.Socket) => {
+    waiting.add(conn)
+    conn.once("close", () => waiting.delete(conn))
+  }
+  let server: Net.Server | undefined
+  let listening = false
+  const stop = Effect.callback<void>((resume) => {
+    if (!listening || server === undefined) return resume(Effect.void)
+    listening = false
+    // close() stops accepting now; its callback waits for every connection.
+    server.close()
+    resume(Effect.void)
+  })
+  // Added before the server exists, so a failed listen still cleans up.
+  yield* Effect.addFinalizer(() =>
+    Effect.andThen(
+      stop,
+      Effect.sync(() => {
+        for (const conn of waiting) conn.destroy()
+        waiting.clear()
+      })
+    )
+  )
+  server = options.createServer()
+  server.on(options.connectionEvent, (conn: Net.Socket) => {
+    // Paused until a handler pulls, so nothing is read before it is wanted.
+    conn.pause()
+    // A reset before the reader attaches its own listener must not crash the
+    // process; the reader still sees the socket closed.
+    conn.on("error", () => {})
+    onConnection(conn)
+  })
+  yield* Effect.callback<void, SocketServer.SocketServerError>((resume) => {
+    const onError = (error: Error) => resume(Effect.fail(openError(error)))
+    server!.once("error", onError)
+    server!.listen(options.listen, () => {
+      server!.off("error", onError)
+      listening = true
+      resume(Effect.void)
+    })
+  })
+  // After a successful listen, a server error (EMFILE on accept, ...) must not crash the process.
+  server.on("error", () => {})
+  const address = yield* addressOf(server.address())
+
+  const run = Effect.fnUntraced(function*<R, E, _>(handler: (socket: Socket.Socket) => Effect.Effect<_, E, R>) {
+    const scope = yield* Scope.make()
+    const services = Context.omit(Scope.Scope)(yield* Effect.context<R>()) as Context.Context<R>
+    const track = Fiber.runIn(scope)
+    const serve = (conn: Net.Socket) => {
+      const socket = NodeSocket.fromDuplex(
+        Effect.acquireRelease(
+          Effect.suspend((): Effect.Effect<Net.Socket, Socket.SocketError> =>
+            conn.destroyed
+              ? Effect.fail(new Socket.SocketError({ reason: new Socket.SocketCloseError({ code: 1000 }) }))
+              : Effect.succeed(conn)
+          ),
+          (conn) => Effect.sync(() => conn.destroyed || conn.destroySoon())
+        ),
+        { tlsServer: true }
+      )
+      track(
+        Effect.runForkWith(Context.add(services, NodeSocket.NetSocket, conn))(
+          Effect.ignoreCause(Effect.flatMap(socket, handler), { log: "Debug", message: "quasizero: connection handler failed" })
+        )
+      )
+    }
+    const previous = onConnection
+    onConnection = serve
+    for (const conn of waiting) serve(conn)
+    waiting.clear()
+    return yield* Effect.callback<never>(() =>
+      Effect.suspend(() => {
+        onConnection = previous
+        return Scope.close(scope, Exit.void)
+      })
+    )
+  })
+
+  return {
+    socketServer: SocketServer.SocketServer.of({ address, run }),
+    stopAccepting: stop
+  }
+})
