@@ -1,0 +1,65 @@
+// The Node transports end to end with our client: Unix sockets, TLS (a
+// self-signed test certificate from test/fixtures), IPv6 loopback.
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as NetAddress from "effect/net/NetAddress"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import * as Client from "../../src/Client.ts"
+import * as Demo from "../../src/Demo.ts"
+import * as Request from "../../src/Request.ts"
+import * as Response from "../../src/Response.ts"
+import * as Server from "../../src/Server.ts"
+import * as NodeClient from "../../src/node/NodeClient.ts"
+import * as NodeServer from "../../src/node/NodeServer.ts"
+
+const fixture = (name: string) => Fs.readFileSync(new URL(`../fixtures/${name}`, import.meta.url))
+
+const serve = (transport: ReturnType<typeof NodeServer.layer>) =>
+  Effect.map(
+    Layer.build(Server.layer().pipe(Layer.provide(Demo.layer), Layer.provide(transport))),
+    (context) => context.mapUnsafe.get(Server.Server.key) as Server.Server["Service"]
+  )
+
+const pingThrough = (dialer: ReturnType<typeof NodeClient.layer>) =>
+  Effect.gen(function*() {
+    const client = yield* Client.make()
+    const [pong, echo] = yield* client.pipeline([Request.make(1), Request.make(2, { payload: "over the wire" })])
+    return [Response.text(pong!), Response.text(echo!)]
+  }).pipe(Effect.provide(dialer))
+
+describe("NodeServer transports", () => {
+  it.live("a Unix socket", () =>
+    Effect.gen(function*() {
+      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "quasizero-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true })))
+      const path = Path.join(dir, "q.sock")
+      const server = yield* serve(NodeServer.layer({ path }))
+      expect(server.address._tag).toBe("UnixPathAddress")
+      expect(yield* pingThrough(NodeClient.layer({ path }))).toEqual(["PONG", "over the wire"])
+    }))
+
+  it.live("TLS, with the client verifying the server's certificate", () =>
+    Effect.gen(function*() {
+      const server = yield* serve(
+        NodeServer.layerTls({ host: "127.0.0.1", port: 0, key: fixture("tls-key.pem"), cert: fixture("tls-cert.pem") })
+      )
+      const port = (server.address as NetAddress.InetAddress).port
+      expect(
+        yield* pingThrough(NodeClient.layerTls({ host: "127.0.0.1", port, ca: fixture("tls-cert.pem"), servername: "localhost" }))
+      ).toEqual(["PONG", "over the wire"])
+      // An untrusted certificate is a connect failure, not a silent downgrade.
+      const error = yield* Effect.flip(pingThrough(NodeClient.layerTls({ host: "127.0.0.1", port })))
+      expect(error.reason._tag).toBe("ConnectFailed")
+    }))
+
+  it.live("IPv6 loopback", () =>
+    Effect.gen(function*() {
+      const server = yield* serve(NodeServer.layer({ host: "::1", port: 0 }))
+      const address = server.address as NetAddress.InetAddress
+      expect(NetAddress.formatHost(address)).toBe("::1")
+      expect(yield* pingThrough(NodeClient.layer({ host: "::1", port: address.port }))).toEqual(["PONG", "over the wire"])
+    }))
+})
