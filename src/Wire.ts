@@ -552,7 +552,7 @@ const skipGroup = (field: number, tagOffset: number): void => {
   while (open.length > 0) {
     if (pos >= end) fail(new Truncated({ what: `group ${field}`, offset: tagOffset }))
     const at = pos
-    const tag = readVarint("tag")
+    const tag = readTag() // field 0 is as invalid inside a group as outside (Go rejects both)
     const f = Math.floor(tag / 8)
     const wt = tag & 7
     if (wt === 4) {
