@@ -1,0 +1,298 @@
+/**
+ * The hand-written decoder for `proto/quasizero.proto` bodies: unknown fields
+ * skipped, missing map keys or values read as "", the last duplicate wins,
+ * invalid UTF-8 rejected. Re-exported by `Wire`.
+ *
+ * @since 0.1.0
+ */
+import * as Result from "effect/Result"
+import * as Message from "./Message.ts"
+import * as Request from "./Request.ts"
+import * as Response from "./Response.ts"
+import { fail, InvalidUtf8, Truncated, VarintOverflow, WireError, WrongWireType } from "./WireError.ts"
+
+// A cursor over one body. Fields are module state rather than an object so the
+// decoder allocates nothing but the message it returns; decoding is
+// synchronous and never re-entered.
+let buf: Uint8Array = Message.emptyPayload
+let pos = 0
+let end = 0
+
+const readVarint = (what: string): number => {
+  const start = pos
+  let result = 0
+  let multiplier = 1
+  for (let i = 0; i < 10; i++) {
+    if (pos >= end) return fail(new Truncated({ what, offset: start }))
+    const b = buf[pos++]!
+    result += (b & 0x7f) * multiplier
+    if (b < 0x80) return result
+    multiplier *= 0x80
+  }
+  return fail(new VarintOverflow({ what, offset: start }))
+}
+
+// int32: the low 32 bits of a (up to 10-byte) varint, as protobuf decoders do.
+const readInt32 = (): number => {
+  const start = pos
+  let lo = 0
+  for (let i = 0; i < 10; i++) {
+    if (pos >= end) return fail(new Truncated({ what: "code", offset: start }))
+    const b = buf[pos++]!
+    if (i < 5) lo |= (b & 0x7f) << (7 * i)
+    if (b < 0x80) return lo | 0
+  }
+  return fail(new VarintOverflow({ what: "code", offset: start }))
+}
+
+const readLength = (what: string): number => {
+  const start = pos
+  const len = readVarint(what)
+  if (len > end - pos) return fail(new Truncated({ what, offset: start }))
+  return len
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
+
+const readString = (what: string): string => {
+  const len = readLength(what)
+  const start = pos
+  pos += len
+  if (len === 0) return ""
+  if (len >= 64) return decodeUtf8(what, start, pos)
+  // Short ASCII (metadata keys and most values) without a TextDecoder call,
+  // eight bytes per String.fromCharCode, as protobufjs does: below 64 bytes
+  // the call costs more than building the string (bench/codec.ts).
+  const b = buf
+  let s = ""
+  let i = start
+  for (; i + 8 <= pos; i += 8) {
+    const c1 = b[i]!
+    const c2 = b[i + 1]!
+    const c3 = b[i + 2]!
+    const c4 = b[i + 3]!
+    const c5 = b[i + 4]!
+    const c6 = b[i + 5]!
+    const c7 = b[i + 6]!
+    const c8 = b[i + 7]!
+    if ((c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8) & 0x80) return decodeUtf8(what, start, pos)
+    s += String.fromCharCode(c1, c2, c3, c4, c5, c6, c7, c8)
+  }
+  for (; i < pos; i++) {
+    const c = b[i]!
+    if (c & 0x80) return decodeUtf8(what, start, pos)
+    s += String.fromCharCode(c)
+  }
+  return s
+}
+
+const decodeUtf8 = (what: string, from: number, to: number): string => {
+  try {
+    return utf8.decode(buf.subarray(from, to))
+  } catch {
+    return fail(new InvalidUtf8({ field: what, offset: from }))
+  }
+}
+
+const readBytes = (): Uint8Array => {
+  const len = readLength("payload")
+  const start = pos
+  pos += len
+  // A view, not a copy: the frame buffer is never reused.
+  return len === 0 ? Message.emptyPayload : buf.subarray(start, pos)
+}
+
+const skipField = (field: number, wireType: number, tagOffset: number): void => {
+  switch (wireType) {
+    case 0:
+      readVarint(`field ${field}`)
+      return
+    case 1:
+    case 5: {
+      const size = wireType === 1 ? 8 : 4
+      if (end - pos < size) fail(new Truncated({ what: `field ${field}`, offset: tagOffset }))
+      pos += size
+      return
+    }
+    case 2: {
+      // Not `pos += readLength()`: that adds to `pos` as it was before the
+      // length varint was read.
+      const len = readLength(`field ${field}`)
+      pos += len
+      return
+    }
+    case 3:
+      skipGroup(field, tagOffset)
+      return
+    default:
+      fail(new WrongWireType({ field, wireType, offset: tagOffset }))
+  }
+}
+
+// Deprecated proto2 groups may appear as unknown fields; skip to the matching
+// end tag iteratively so nesting depth cannot exhaust the stack.
+const skipGroup = (field: number, tagOffset: number): void => {
+  const open: Array<number> = [field]
+  while (open.length > 0) {
+    if (pos >= end) fail(new Truncated({ what: `group ${field}`, offset: tagOffset }))
+    const at = pos
+    const tag = readTag() // field 0 is as invalid inside a group as outside (Go rejects both)
+    const f = Math.floor(tag / 8)
+    const wt = tag & 7
+    if (wt === 4) {
+      if (open.pop() !== f) fail(new WrongWireType({ field: f, wireType: 4, offset: at }))
+    } else if (wt === 3) open.push(f)
+    else skipField(f, wt, at)
+  }
+}
+
+const readTag = (): number => {
+  const at = pos
+  const tag = readVarint("tag")
+  if (tag < 8) fail(new WrongWireType({ field: 0, wireType: tag & 7, offset: at }))
+  return tag
+}
+
+const expect = (field: number, wireType: number, expected: number, tagOffset: number): void => {
+  if (wireType !== expected) fail(new WrongWireType({ field, wireType, offset: tagOffset }))
+}
+
+// One map<string,string> entry into `into` (created on first use).
+const readMetadataEntry = (into: Map<string, string> | undefined): Map<string, string> => {
+  const len = readLength("metadata entry")
+  const entryEnd = pos + len
+  const outerEnd = end
+  end = entryEnd
+  let key = ""
+  let value = ""
+  while (pos < end) {
+    const at = pos
+    const tag = readTag()
+    const field = Math.floor(tag / 8)
+    const wireType = tag & 7
+    if (field === 1) {
+      expect(field, wireType, 2, at)
+      key = readString("metadata key")
+    } else if (field === 2) {
+      expect(field, wireType, 2, at)
+      value = readString("metadata value")
+    } else skipField(field, wireType, at)
+  }
+  end = outerEnd
+  const map = into ?? new Map<string, string>()
+  map.set(key, value)
+  return map
+}
+
+const begin = (bytes: Uint8Array): void => {
+  buf = bytes
+  pos = 0
+  end = bytes.length
+}
+
+/**
+ * Decodes a request body; throws `WireError`. The payload is a view into
+ * `body` (no copy).
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decodeRequestUnsafe = (body: Uint8Array): Request.Request => {
+  begin(body)
+  let code = 0
+  let metadata: Map<string, string> | undefined
+  let payload = Message.emptyPayload
+  try {
+    while (pos < end) {
+      const at = pos
+      const tag = readTag()
+      const field = Math.floor(tag / 8)
+      const wireType = tag & 7
+      if (field === 1) {
+        expect(field, wireType, 0, at)
+        code = readInt32()
+      } else if (field === 2) {
+        expect(field, wireType, 2, at)
+        metadata = readMetadataEntry(metadata)
+      } else if (field === 3) {
+        expect(field, wireType, 2, at)
+        payload = readBytes()
+      } else skipField(field, wireType, at)
+    }
+  } finally {
+    buf = Message.emptyPayload // do not retain the caller's buffer
+  }
+  return Request.makeUnsafe(code, metadata ?? Message.emptyMetadata, payload)
+}
+
+/**
+ * Decodes a response body; throws `WireError`. The payload is a view into
+ * `body` (no copy).
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decodeResponseUnsafe = (body: Uint8Array): Response.Response => {
+  begin(body)
+  let errorMessage = ""
+  let metadata: Map<string, string> | undefined
+  let payload = Message.emptyPayload
+  try {
+    while (pos < end) {
+      const at = pos
+      const tag = readTag()
+      const field = Math.floor(tag / 8)
+      const wireType = tag & 7
+      if (field === 1) {
+        expect(field, wireType, 2, at)
+        errorMessage = readString("error_message")
+      } else if (field === 2) {
+        expect(field, wireType, 2, at)
+        metadata = readMetadataEntry(metadata)
+      } else if (field === 3) {
+        expect(field, wireType, 2, at)
+        payload = readBytes()
+      } else skipField(field, wireType, at)
+    }
+  } finally {
+    buf = Message.emptyPayload
+  }
+  return Response.makeUnsafe(errorMessage, metadata ?? Message.emptyMetadata, payload)
+}
+
+const toResult = <A>(decode: (body: Uint8Array) => A) => (body: Uint8Array): Result.Result<A, WireError> => {
+  try {
+    return Result.succeed(decode(body))
+  } catch (e) {
+    if (e instanceof WireError) return Result.fail(e)
+    throw e
+  }
+}
+
+/**
+ * Decodes a request body into a `Result`.
+ *
+ * @example
+ * ```ts
+ * import { Wire } from "quasizero"
+ * import { Result } from "effect"
+ * const r = Wire.decodeRequest(new Uint8Array([0x08, 0x01]))
+ * if (Result.isSuccess(r)) console.log(r.success.code) // 1
+ * ```
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decodeRequest: (body: Uint8Array) => Result.Result<Request.Request, WireError> = toResult(
+  decodeRequestUnsafe
+)
+
+/**
+ * Decodes a response body into a `Result`.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decodeResponse: (body: Uint8Array) => Result.Result<Response.Response, WireError> = toResult(
+  decodeResponseUnsafe
+)
