@@ -35,7 +35,9 @@ const cli = args(process.argv.slice(2))
 if (cli.external) {
   const [name, address] = cli.external.split("=") as [string, string]
   contenders.push({ name: `${name} (baseline client)`, server: { external: address }, client: "baseline" })
-  if (clients.has("quasizero")) contenders.push({ name: `${name} (our client)`, server: { external: address }, client: "quasizero" })
+  if (clients.has("quasizero")) {
+    contenders.push({ name: `${name} (our client)`, server: { external: address }, client: "quasizero" })
+  }
 }
 
 const selected = (env: string | undefined, all: ReadonlyArray<string>) => (env ? env.split(",") : all)
@@ -84,7 +86,14 @@ const runClient = (name: string, address: string, workload: string) =>
   new Promise<Result>((resolve, reject) => {
     const [cmd, argv] = pinned(1, [
       `${here}clients/${name}.ts`,
-      "--address", address, "--workload", workload, "--duration", duration, "--warmup", warmup
+      "--address",
+      address,
+      "--workload",
+      workload,
+      "--duration",
+      duration,
+      "--warmup",
+      warmup
     ])
     const child = ChildProcess.spawn(cmd, argv, { stdio: ["ignore", "pipe", "inherit"] })
     let out = ""
@@ -112,9 +121,9 @@ const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math
 const main = async () => {
   const cpu = Os.cpus()[0]?.model ?? "unknown CPU"
   console.error(
-    `# quasizero bench: node ${process.version}, ${Os.cpus().length}x ${cpu}, ` +
-      `${hasTaskset ? "server on core 0, client on core 1 (taskset)" : "NOT pinned (no taskset)"}, ` +
-      `warmup ${warmup} ms, measure ${duration} ms, ${runs} run(s) each (median)`
+    `# quasizero bench: node ${process.version}, ${Os.cpus().length}x ${cpu}, `
+      + `${hasTaskset ? "server on core 0, client on core 1 (taskset)" : "NOT pinned (no taskset)"}, `
+      + `warmup ${warmup} ms, measure ${duration} ms, ${runs} run(s) each (median)`
   )
   const rows: Array<Row & { readonly contender: string }> = []
   for (const workload of workloadNames) {
@@ -124,9 +133,11 @@ const main = async () => {
         const result = await measure(contender, workload)
         results.push(result)
         console.error(
-          `  ${workload.padEnd(8)} ${contender.name.padEnd(22)} ${String(result.rps).padStart(9)} req/s  ` +
-            `p50 ${result.p50us} µs  p99 ${result.p99us} µs  CPU µs/req server ${result.serverCpuUs ?? "?"} client ${result.clientCpuUs ?? "?"}` +
-            (result.errors ? `  ${result.errors} errors` : "")
+          `  ${workload.padEnd(8)} ${contender.name.padEnd(22)} ${String(result.rps).padStart(9)} req/s  `
+            + `p50 ${result.p50us} µs  p99 ${result.p99us} µs  CPU µs/req server ${result.serverCpuUs ?? "?"} client ${
+              result.clientCpuUs ?? "?"
+            }`
+            + (result.errors ? `  ${result.errors} errors` : "")
         )
       }
       const best = results.find((x) => x.rps === median(results.map((y) => y.rps)))!
@@ -141,13 +152,18 @@ const main = async () => {
     const base = rows.find((r) => r.workload === row.workload && r.contender === "baseline")
     const ratio = (a: number, b: number | undefined) => (b ? (a / b).toFixed(2) + "×" : "–")
     lines.push(
-      `| ${row.workload} | ${row.contender} | ${row.rps} | ${row.p50us} | ${row.p99us} | ${row.serverCpuUs ?? "–"} / ${row.clientCpuUs ?? "–"} | ` +
-        `${ratio(row.rps, base?.rps)} | ${ratio(row.p50us, base?.p50us)} |`
+      `| ${row.workload} | ${row.contender} | ${row.rps} | ${row.p50us} | ${row.p99us} | ${row.serverCpuUs ?? "–"} / ${
+        row.clientCpuUs ?? "–"
+      } | `
+        + `${ratio(row.rps, base?.rps)} | ${ratio(row.p50us, base?.p50us)} |`
     )
   }
   console.log(lines.join("\n"))
   Fs.mkdirSync(`${here}results`, { recursive: true })
-  Fs.writeFileSync(`${here}results/latest.json`, JSON.stringify({ node: process.version, cpu, pinned: hasTaskset, rows }, null, 2))
+  Fs.writeFileSync(
+    `${here}results/latest.json`,
+    JSON.stringify({ node: process.version, cpu, pinned: hasTaskset, rows }, null, 2)
+  )
 }
 
 main().catch((e) => {

@@ -11,11 +11,11 @@
  * @since 0.1.0
  */
 import * as Data from "effect/Data"
-import * as Effect from "effect/Effect"
 import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import * as Predicate from "effect/Predicate"
-import type * as Wire from "./Wire.ts"
 import type * as Response from "./Response.ts"
+import type * as Wire from "./Wire.ts"
 
 const outcome = (maybeProcessed: boolean): string =>
   maybeProcessed ? "the request may have been processed" : "the request was not sent"

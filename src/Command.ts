@@ -35,14 +35,18 @@ export const errorMetadataKey = "quasizero-error"
 // -----------------------------------------------------------------------------
 
 /** @since 0.1.0 @category errors */
-export class InvalidPayload extends Data.TaggedError("InvalidPayload")<{ readonly command: string; readonly issue: string }> {
+export class InvalidPayload
+  extends Data.TaggedError("InvalidPayload")<{ readonly command: string; readonly issue: string }>
+{
   override get message(): string {
     return `${this.command}: invalid payload: ${this.issue}`
   }
 }
 
 /** @since 0.1.0 @category errors */
-export class InvalidSuccess extends Data.TaggedError("InvalidSuccess")<{ readonly command: string; readonly issue: string }> {
+export class InvalidSuccess
+  extends Data.TaggedError("InvalidSuccess")<{ readonly command: string; readonly issue: string }>
+{
   override get message(): string {
     return `${this.command}: invalid success payload: ${this.issue}`
   }
@@ -276,8 +280,8 @@ export const make = <I = void, A = void, E = never>(
 }
 
 const messageOf = (error: unknown): string =>
-  typeof error === "object" && error !== null && typeof (error as { message?: unknown }).message === "string" &&
-    (error as { message: string }).message !== ""
+  typeof error === "object" && error !== null && typeof (error as { message?: unknown }).message === "string"
+    && (error as { message: string }).message !== ""
     ? (error as { message: string }).message
     : String((error as { _tag?: unknown })?._tag ?? error)
 
@@ -307,7 +311,11 @@ export const handle = <I, A, E, R>(
     const message = messageOf(error)
     const encoded = self.error?.encode(error)
     return encoded !== undefined && Result.isSuccess(encoded)
-      ? Response.makeUnsafe(message, new Map([[errorMetadataKey, textDecoder.decode(encoded.success)]]), Message.emptyPayload)
+      ? Response.makeUnsafe(
+        message,
+        new Map([[errorMetadataKey, textDecoder.decode(encoded.success)]]),
+        Message.emptyPayload
+      )
       : Response.error(message)
   }
   const succeed = (value: A): Response.Response => {

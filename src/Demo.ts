@@ -52,7 +52,9 @@ export const table: ReadonlyArray<readonly [number, Handlers.Handler<DemoFailure
     const ms = Number(Request.text(req))
     return Number.isFinite(ms) && ms >= 0
       ? Effect.as(Effect.sleep(ms), slept)
-      : Effect.succeed(Response.error(`SLEEP needs a decimal number of milliseconds, got ${JSON.stringify(Request.text(req))}`))
+      : Effect.succeed(
+        Response.error(`SLEEP needs a decimal number of milliseconds, got ${JSON.stringify(Request.text(req))}`)
+      )
   }]
 ]
 

@@ -162,8 +162,10 @@ const makeWith = <E, R>(table: Table<E, R>, context: Context.Context<never>, opt
  * @since 0.1.0
  * @category layers
  */
-export const layer = <E = never, R = never>(table: Table<E, R>, options?: Options<E>): Layer.Layer<Handlers, never, R> =>
-  Layer.effect(Handlers, make(table, options))
+export const layer = <E = never, R = never>(
+  table: Table<E, R>,
+  options?: Options<E>
+): Layer.Layer<Handlers, never, R> => Layer.effect(Handlers, make(table, options))
 
 /**
  * A mutable response for Go-style handlers (`func(req, res) error`).

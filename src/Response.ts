@@ -106,8 +106,7 @@ export const error = (error: string | { readonly message: string }): Response =>
  * @since 0.1.0
  * @category constructors
  */
-export const errorf = (template: string, ...args: ReadonlyArray<unknown>): Response =>
-  error(sprintf(template, args))
+export const errorf = (template: string, ...args: ReadonlyArray<unknown>): Response => error(sprintf(template, args))
 
 /**
  * Reads a metadata value; `undefined` when absent.

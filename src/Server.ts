@@ -87,7 +87,11 @@ export interface ResolvedOptions {
 const invalid = (option: string, value: unknown, expected: string): ServerError =>
   new ServerError({ reason: new InvalidOption({ option, value, expected }) })
 
-const millis = (option: string, value: Duration.Input | undefined, fallback: number): Effect.Effect<number, ServerError> => {
+const millis = (
+  option: string,
+  value: Duration.Input | undefined,
+  fallback: number
+): Effect.Effect<number, ServerError> => {
   if (value === undefined) return Effect.succeed(fallback)
   const decoded = Duration.fromInput(value)
   if (decoded._tag === "None" || Duration.isNegative(decoded.value)) {
@@ -96,7 +100,12 @@ const millis = (option: string, value: Duration.Input | undefined, fallback: num
   return Effect.succeed(Duration.toMillis(decoded.value))
 }
 
-const count = (option: string, value: number | undefined, fallback: number, min: number): Effect.Effect<number, ServerError> => {
+const count = (
+  option: string,
+  value: number | undefined,
+  fallback: number,
+  min: number
+): Effect.Effect<number, ServerError> => {
   if (value === undefined) return Effect.succeed(fallback)
   if (value === Infinity || (Number.isSafeInteger(value) && value >= min)) return Effect.succeed(value)
   return Effect.fail(invalid(option, value, `an integer >= ${min}`))
@@ -282,7 +291,8 @@ export const make = Effect.fn("Quasizero.Server.make")(function*(options?: Optio
  */
 export const layer = (
   options?: Options
-): Layer.Layer<Server, ServerError, SocketServer.SocketServer | Handlers.Handlers> => Layer.effect(Server, make(options))
+): Layer.Layer<Server, ServerError, SocketServer.SocketServer | Handlers.Handlers> =>
+  Layer.effect(Server, make(options))
 
 /**
  * Server options read from the environment: `QUASIZERO_TIMEOUT`,

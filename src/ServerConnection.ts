@@ -76,7 +76,7 @@ const errorsTotal = Metric.frequency("quasizero_server_errors_total", {
   description: "Connection errors by reason"
 })
 const requestsByCode = Metric.frequency("quasizero_server_requests_by_code", {
-  description: "Requests by command code (codes without a handler count as \"unknown\")"
+  description: 'Requests by command code (codes without a handler count as "unknown")'
 })
 const handlerSeconds = Metric.histogram("quasizero_server_handler_seconds", {
   description: "Handler run time; handlers returning a completed Effect count as 0",
@@ -107,8 +107,7 @@ export const make = (deps: {
   // Labels only for registered codes: a peer sending random codes must not
   // grow the metric without bound.
   const codeLabels = new Map(Array.from(table.keys(), (code) => [code, String(code)]))
-  const countCode = (code: number) =>
-    requestsByCode.updateUnsafe(codeLabels.get(code) ?? "unknown", deps.context)
+  const countCode = (code: number) => requestsByCode.updateUnsafe(codeLabels.get(code) ?? "unknown", deps.context)
   const timed = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
     Effect.suspend(() => {
       const start = deps.clock.currentTimeNanosUnsafe()
@@ -216,7 +215,11 @@ export const make = (deps: {
         requestsTotal.updateUnsafe(frames.length, context)
       }
       // A frame left incomplete started in this batch unless it was already pending with none completed.
-      conn.frameStartedAt = decoder.pending === 0 ? -1 : frames.length > 0 || conn.frameStartedAt < 0 ? now : conn.frameStartedAt
+      conn.frameStartedAt = decoder.pending === 0
+        ? -1
+        : frames.length > 0 || conn.frameStartedAt < 0
+        ? now
+        : conn.frameStartedAt
       let waited = false
       if (options.concurrency === 1) {
         for (let i = 0; i < frames.length; i++) {

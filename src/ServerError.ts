@@ -107,4 +107,3 @@ export class ServerError extends Data.TaggedError("ServerError")<{ readonly reas
     return this.reason.message
   }
 }
-

@@ -20,7 +20,7 @@
  *
  * @since 0.1.0
  */
-import { FrameTooLarge, frameLength, VarintOverflow, WireError } from "./WireError.ts"
+import { frameLength, FrameTooLarge, VarintOverflow, WireError } from "./WireError.ts"
 
 export * from "./WireDecode.ts"
 export * from "./WireEncode.ts"

@@ -139,9 +139,9 @@ const writePayload = (buf: Uint8Array, pos: number, payload: Uint8Array): number
  * @category encoding
  */
 export const requestBodySize = (req: Request.Request): number =>
-  (req.code === 0 ? 0 : 1 + int32Size(req.code)) +
-  (req.metadata.size === 0 ? 0 : metadataSize(req.metadata)) +
-  payloadSize(req.payload)
+  (req.code === 0 ? 0 : 1 + int32Size(req.code))
+  + (req.metadata.size === 0 ? 0 : metadataSize(req.metadata))
+  + payloadSize(req.payload)
 
 /**
  * Size of a response's protobuf body.
@@ -150,9 +150,9 @@ export const requestBodySize = (req: Request.Request): number =>
  * @category encoding
  */
 export const responseBodySize = (res: Response.Response): number =>
-  (res.errorMessage.length === 0 ? 0 : stringFieldSize(utf8Length(res.errorMessage))) +
-  (res.metadata.size === 0 ? 0 : metadataSize(res.metadata)) +
-  payloadSize(res.payload)
+  (res.errorMessage.length === 0 ? 0 : stringFieldSize(utf8Length(res.errorMessage)))
+  + (res.metadata.size === 0 ? 0 : metadataSize(res.metadata))
+  + payloadSize(res.payload)
 
 const writeRequestBody = (buf: Uint8Array, pos: number, req: Request.Request): number => {
   if (req.code !== 0) {

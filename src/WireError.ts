@@ -13,7 +13,9 @@ import * as Data from "effect/Data"
  * @since 0.1.0
  * @category errors
  */
-export class FrameTooLarge extends Data.TaggedError("FrameTooLarge")<{ readonly size: number; readonly limit: number }> {
+export class FrameTooLarge
+  extends Data.TaggedError("FrameTooLarge")<{ readonly size: number; readonly limit: number }>
+{
   override get message(): string {
     return `frame of ${this.size} bytes exceeds the maximum frame size of ${this.limit} bytes`
   }
@@ -25,7 +27,9 @@ export class FrameTooLarge extends Data.TaggedError("FrameTooLarge")<{ readonly 
  * @since 0.1.0
  * @category errors
  */
-export class VarintOverflow extends Data.TaggedError("VarintOverflow")<{ readonly what: string; readonly offset: number }> {
+export class VarintOverflow
+  extends Data.TaggedError("VarintOverflow")<{ readonly what: string; readonly offset: number }>
+{
   override get message(): string {
     return `${this.what} varint at byte ${this.offset} is longer than 10 bytes`
   }
@@ -101,7 +105,8 @@ export class WireError extends Data.TaggedError("WireError")<{ readonly reason: 
   }
   /** `true` for framing errors: the byte stream is lost and the connection must close. */
   get isFraming(): boolean {
-    return this.reason._tag === "FrameTooLarge" || (this.reason._tag === "VarintOverflow" && this.reason.what === frameLength)
+    return this.reason._tag === "FrameTooLarge"
+      || (this.reason._tag === "VarintOverflow" && this.reason.what === frameLength)
   }
 }
 

@@ -46,8 +46,10 @@ const roundTrip = (request: Request.Request) =>
   })
 
 const run = <I, A, E>(command: Command.Command<I, A, E>, input: I) =>
-  Effect.flatMap(Command.request(command, input), (req) =>
-    Effect.flatMap(roundTrip(req), (res) => Command.decodeResponse(command, res)))
+  Effect.flatMap(
+    Command.request(command, input),
+    (req) => Effect.flatMap(roundTrip(req), (res) => Command.decodeResponse(command, res))
+  )
 
 describe("Command", () => {
   it.effect("a JSON command round-trips its input and success", () =>

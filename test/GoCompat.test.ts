@@ -72,15 +72,21 @@ describe("compatibility with Go quasizero", () => {
         yield* client.write(new Uint8Array([0x02, 0x08, code])) // request {code}; all codes < 128
         const [reply] = yield* client.read(1)
         const vector = byName.get(response)!
-        expect([vector.frame_hex, ...(vector.frame_hex_variants ?? [])], response).toContain(hex(encodeResponse(reply!)))
+        expect([vector.frame_hex, ...(vector.frame_hex_variants ?? [])], response).toContain(
+          hex(encodeResponse(reply!))
+        )
       }
     }))
 
   it.live("every captured Go request is decoded and served", () =>
     Effect.gen(function*() {
-      const echo: Handlers.Handler = (req) => Effect.succeed(Response.makeUnsafe(String(req.code), req.metadata, req.payload))
+      const echo: Handlers.Handler = (req) =>
+        Effect.succeed(Response.makeUnsafe(String(req.code), req.metadata, req.payload))
       const requests = vectors.filter((v) => v.kind === "request")
-      const { port } = yield* Harness.tcp(undefined, [...new Set(requests.map((v) => v.fields.code!))].map((c) => [c, echo] as const))
+      const { port } = yield* Harness.tcp(
+        undefined,
+        [...new Set(requests.map((v) => v.fields.code!))].map((c) => [c, echo] as const)
+      )
       const client = yield* Raw.connect(port)
       yield* client.write(Buffer.concat(requests.map((v) => Buffer.from(v.frame_hex, "hex"))))
       const replies = yield* client.read(requests.length)

@@ -3,10 +3,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Logger from "effect/Logger"
 import * as Metric from "effect/Metric"
 import { TestClock } from "effect/testing"
-import * as Fiber from "effect/Fiber"
 import * as Net from "node:net"
 import * as Handlers from "../src/Handlers.ts"
 import * as Request from "../src/Request.ts"
@@ -65,7 +65,8 @@ describe("Server over TCP", () => {
         Request.make(2, { payload: "x".repeat(i * 7), metadata: { i: String(i) } }))
       const bytes = Wire.encodeRequests(requests)
       let seed = 42
-      const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31
+      const random = () =>
+        (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31
       for (let at = 0; at < bytes.length;) {
         const size = 1 + Math.floor(random() * 64)
         yield* client.write(bytes.subarray(at, at + size))
@@ -138,7 +139,10 @@ describe("Server over TCP", () => {
   it.live("an oversized declared length gets one reply naming the limit, then the connection closes", () =>
     Effect.gen(function*() {
       const errors: Array<Server.ServerError> = []
-      const { port } = yield* Harness.tcp({ maxFrameSize: 1024, onError: (e) => Effect.sync(() => void errors.push(e)) })
+      const { port } = yield* Harness.tcp({
+        maxFrameSize: 1024,
+        onError: (e) => Effect.sync(() => void errors.push(e))
+      })
       const client = yield* Raw.connect(port)
       // a valid PING, then a frame declaring 2 GiB: the PING is answered first
       yield* client.write(new Uint8Array([...Wire.encodeRequest(Request.make(1)), 0x80, 0x80, 0x80, 0x80, 0x08]))
@@ -200,12 +204,16 @@ describe("Server over TCP", () => {
       }
       const { port } = yield* Harness.tcp(undefined, [
         [1, () => Effect.fail(new NotFound())],
-        [2, Handlers.writer((req, res) =>
-          Effect.suspend(() => {
-            res.set(req.payload)
-            res.setMeta("m", "n")
-            return Effect.fail("partial failure")
-          }))],
+        [
+          2,
+          Handlers.writer((req, res) =>
+            Effect.suspend(() => {
+              res.set(req.payload)
+              res.setMeta("m", "n")
+              return Effect.fail("partial failure")
+            })
+          )
+        ],
         [3, () => Effect.fail(42)]
       ])
       const client = yield* Raw.connect(port)
@@ -221,7 +229,10 @@ describe("Server over TCP", () => {
   it.live("maxConnections refuses extra connections without affecting others", () =>
     Effect.gen(function*() {
       const errors: Array<string> = []
-      const { port } = yield* Harness.tcp({ maxConnections: 2, onError: (e) => Effect.sync(() => void errors.push(e.reason._tag)) })
+      const { port } = yield* Harness.tcp({
+        maxConnections: 2,
+        onError: (e) => Effect.sync(() => void errors.push(e.reason._tag))
+      })
       const a = yield* Raw.connect(port)
       const b = yield* Raw.connect(port)
       yield* a.write(Wire.encodeRequest(Request.make(1)))
@@ -326,7 +337,14 @@ describe("Server options", () => {
     Effect.gen(function*() {
       const { connect } = yield* Harness.memory({ requestMetrics: true })
       const peer = connect()
-      peer.send(Wire.encodeRequests([Request.make(1), Request.make(1), Request.make(424242), Request.make(5, { payload: "10" })]))
+      peer.send(
+        Wire.encodeRequests([
+          Request.make(1),
+          Request.make(1),
+          Request.make(424242),
+          Request.make(5, { payload: "10" })
+        ])
+      )
       yield* Harness.settle
       yield* TestClock.adjust(10)
       yield* Harness.settle

@@ -27,7 +27,9 @@ describe("examples", () => {
 
   it("testclock.ts times a handler out under TestClock without waiting", () => {
     const { stdout, status } = run("testclock")
-    expect(stdout).toMatch(/^after 1\.999 s: still waiting\nafter 2 s: error_message = "backend timed out after 2 seconds"\n/)
+    expect(stdout).toMatch(
+      /^after 1\.999 s: still waiting\nafter 2 s: error_message = "backend timed out after 2 seconds"\n/
+    )
     const wall = Number(/wall time: (\d+) ms/.exec(stdout)?.[1])
     expect(wall).toBeLessThan(1900) // the 2 simulated seconds did not pass in real time
     expect(status).toBe(0)

@@ -28,7 +28,10 @@ describe("npm package", () => {
       Fs.writeFileSync(Path.join(app, "package.json"), JSON.stringify({ name: "app", type: "module", private: true }))
       // Dependencies come from npm's cache, filled by the project's own install.
       npm(["install", "--prefer-offline", "--no-audit", "--no-fund", Path.join(dir, packed[0]!.filename)], app)
-      const help = ChildProcess.execFileSync(process.execPath, [Path.join(app, "node_modules/.bin/quasizero"), "--help"], {
+      const help = ChildProcess.execFileSync(process.execPath, [
+        Path.join(app, "node_modules/.bin/quasizero"),
+        "--help"
+      ], {
         encoding: "utf8"
       })
       expect(help).toMatch(/serve/)
@@ -40,7 +43,10 @@ const frame = Wire.encodeRequest(Request.make(1, { payload: "hi" }))
 console.log(typeof Server.layer, typeof Client.make, typeof Command.make, typeof NodeServer.layer, typeof NodeClient.layer, frame.length)
 `
       )
-      const out = ChildProcess.execFileSync(process.execPath, [Path.join(app, "smoke.js")], { cwd: app, encoding: "utf8" })
+      const out = ChildProcess.execFileSync(process.execPath, [Path.join(app, "smoke.js")], {
+        cwd: app,
+        encoding: "utf8"
+      })
       expect(out.trim()).toBe("function function function function function 7")
     } finally {
       Fs.rmSync(dir, { recursive: true, force: true })

@@ -2,9 +2,9 @@
 // workload driver shared with `quasizero bench`. Prints one JSON Result line.
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Effect from "effect/Effect"
+import * as Workload from "../../src/bin/workload.ts"
 import * as Client from "../../src/Client.ts"
 import * as NodeClient from "../../src/node/NodeClient.ts"
-import * as Workload from "../../src/bin/workload.ts"
 import { args, markClientStart, resultLine } from "../lib/stats.ts"
 
 const opts = args(process.argv.slice(2))

@@ -1,7 +1,7 @@
 // Shared by the bench processes: the workload definitions and the result
 // shape live in src/bin/workload.ts (so `quasizero bench` uses the same ones).
 import type { Result } from "../../src/bin/workload.ts"
-export { type Result, Recorder, type Workload, workloads } from "../../src/bin/workload.ts"
+export { Recorder, type Result, type Workload, workloads } from "../../src/bin/workload.ts"
 
 /** Reads `--name value` pairs from argv. */
 export const args = (argv: ReadonlyArray<string>): Record<string, string> => {

@@ -6,9 +6,9 @@
  * @since 0.1.0
  * @internal
  */
+import { Command, Flag } from "effect/cli"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
-import { Command, Flag } from "effect/cli"
 import * as Client from "../Client.ts"
 import * as NodeClient from "../node/NodeClient.ts"
 import { addressFlag, CommandFailed } from "./call.ts"
@@ -36,8 +36,8 @@ export const bench = Command.make("bench", {
     const client = yield* Client.make()
     const workload = Workload.workloads[flags.workload]!
     yield* Console.error(
-      `bench ${workload.name} against ${flags.address.host}:${flags.address.port}: ` +
-        `${flags.warmup} ms warm-up, ${flags.duration} ms measured`
+      `bench ${workload.name} against ${flags.address.host}:${flags.address.port}: `
+        + `${flags.warmup} ms warm-up, ${flags.duration} ms measured`
     )
     const result = yield* Workload.run(client, workload, {
       warmupMs: flags.warmup,

@@ -5,14 +5,14 @@
  * @since 0.1.0
  * @internal
  */
+import { Command, Flag } from "effect/cli"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
-import { Command, Flag } from "effect/cli"
 import * as Client from "../Client.ts"
 import * as Message from "../Message.ts"
+import * as NodeClient from "../node/NodeClient.ts"
 import * as Request from "../Request.ts"
 import type * as Response from "../Response.ts"
-import * as NodeClient from "../node/NodeClient.ts"
 import * as Parse from "./parse.ts"
 
 const strict = new TextDecoder("utf-8", { fatal: true })

@@ -29,7 +29,19 @@ export const duration = (input: string): number | undefined => {
   return decoded._tag === "Some" && !Duration.isNegative(decoded.value) ? Duration.toMillis(decoded.value) : undefined
 }
 
-const sizes: Record<string, number> = { "": 1, b: 1, k: 1e3, kb: 1e3, kib: 1024, m: 1e6, mb: 1e6, mib: 1 << 20, g: 1e9, gb: 1e9, gib: 1 << 30 }
+const sizes: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: 1e3,
+  kb: 1e3,
+  kib: 1024,
+  m: 1e6,
+  mb: 1e6,
+  mib: 1 << 20,
+  g: 1e9,
+  gb: 1e9,
+  gib: 1 << 30
+}
 
 /**
  * Parses a byte size (`1048576`, `16MiB`, `64kb`); `undefined` when invalid.

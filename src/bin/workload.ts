@@ -64,7 +64,9 @@ export class Recorder {
   }
   result(workload: string, client: string, seconds: number): Result {
     const sorted = this.samples.subarray(0, this.count).sort()
-    const at = (q: number) => (this.count === 0 ? 0 : sorted[Math.min(this.count - 1, Math.floor(q * this.count))]! / 1000)
+    const at = (
+      q: number
+    ) => (this.count === 0 ? 0 : sorted[Math.min(this.count - 1, Math.floor(q * this.count))]! / 1000)
     return {
       workload,
       client,

@@ -106,7 +106,10 @@ export const make = Effect.fnUntraced(function*(options: {
       )
       track(
         Effect.runForkWith(Context.add(services, NodeSocket.NetSocket, conn))(
-          Effect.ignoreCause(Effect.flatMap(socket, handler), { log: "Debug", message: "quasizero: connection handler failed" })
+          Effect.ignoreCause(Effect.flatMap(socket, handler), {
+            log: "Debug",
+            message: "quasizero: connection handler failed"
+          })
         )
       )
     }

@@ -9,11 +9,11 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Client from "../../src/Client.ts"
 import * as Demo from "../../src/Demo.ts"
+import * as NodeClient from "../../src/node/NodeClient.ts"
+import * as NodeServer from "../../src/node/NodeServer.ts"
 import * as Request from "../../src/Request.ts"
 import * as Response from "../../src/Response.ts"
 import * as Server from "../../src/Server.ts"
-import * as NodeClient from "../../src/node/NodeClient.ts"
-import * as NodeServer from "../../src/node/NodeServer.ts"
 
 const fixture = (name: string) => Fs.readFileSync(new URL(`../fixtures/${name}`, import.meta.url))
 
@@ -48,7 +48,9 @@ describe("NodeServer transports", () => {
       )
       const port = (server.address as NetAddress.InetAddress).port
       expect(
-        yield* pingThrough(NodeClient.layerTls({ host: "127.0.0.1", port, ca: fixture("tls-cert.pem"), servername: "localhost" }))
+        yield* pingThrough(
+          NodeClient.layerTls({ host: "127.0.0.1", port, ca: fixture("tls-cert.pem"), servername: "localhost" })
+        )
       ).toEqual(["PONG", "over the wire"])
       // An untrusted certificate is a connect failure, not a silent downgrade.
       const error = yield* Effect.flip(pingThrough(NodeClient.layerTls({ host: "127.0.0.1", port })))
@@ -60,6 +62,9 @@ describe("NodeServer transports", () => {
       const server = yield* serve(NodeServer.layer({ host: "::1", port: 0 }))
       const address = server.address as NetAddress.InetAddress
       expect(NetAddress.formatHost(address)).toBe("::1")
-      expect(yield* pingThrough(NodeClient.layer({ host: "::1", port: address.port }))).toEqual(["PONG", "over the wire"])
+      expect(yield* pingThrough(NodeClient.layer({ host: "::1", port: address.port }))).toEqual([
+        "PONG",
+        "over the wire"
+      ])
     }))
 })

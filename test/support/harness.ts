@@ -7,12 +7,12 @@ import * as Layer from "effect/Layer"
 import * as NetAddress from "effect/net/NetAddress"
 import * as Scope from "effect/Scope"
 import * as SocketServer from "effect/socket/SocketServer"
-import * as Handlers from "../../src/Handlers.ts"
 import * as Demo from "../../src/Demo.ts"
+import * as Handlers from "../../src/Handlers.ts"
+import * as NodeServer from "../../src/node/NodeServer.ts"
 import type * as Response from "../../src/Response.ts"
 import * as Server from "../../src/Server.ts"
 import * as Wire from "../../src/Wire.ts"
-import * as NodeServer from "../../src/node/NodeServer.ts"
 import * as MemorySocket from "./memorySocket.ts"
 
 /** Lets forked fibers run without advancing the clock. */
@@ -59,4 +59,3 @@ export const responses = (bytes: Uint8Array): Array<Response.Response> => {
   if (error) throw error
   return frames.map(Wire.decodeResponseUnsafe)
 }
-

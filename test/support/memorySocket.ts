@@ -90,7 +90,10 @@ export const make = (): MemorySocketServer => {
       })
     const socket = Socket.make({
       reader: Effect.acquireRelease(
-        Effect.succeed({ pull: inbound.pull as Socket.Reader<Uint8Array>["pull"], upgrade: Socket.SocketUpgradeError.unsupported }),
+        Effect.succeed({
+          pull: inbound.pull as Socket.Reader<Uint8Array>["pull"],
+          upgrade: Socket.SocketUpgradeError.unsupported
+        }),
         () =>
           Effect.sync(() => {
             if (state === "open") state = "ended"
@@ -143,7 +146,9 @@ export const make = (): MemorySocketServer => {
         fiber.addObserver(() => fibers.delete(fiber))
       }
       return yield* Effect.never.pipe(
-        Effect.onInterrupt(() => Effect.andThen(Effect.sync(() => (onConnection = undefined)), Fiber.interruptAll(fibers)))
+        Effect.onInterrupt(() =>
+          Effect.andThen(Effect.sync(() => (onConnection = undefined)), Fiber.interruptAll(fibers))
+        )
       )
     })
   return {
