@@ -20,7 +20,6 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import type * as NetAddress from "effect/net/NetAddress"
-import type * as Socket from "effect/socket/Socket"
 import * as SocketServer from "effect/socket/SocketServer"
 import * as Handlers from "./Handlers.ts"
 import * as ServerConnection from "./ServerConnection.ts"
@@ -148,9 +147,7 @@ export const resolveOptions = Effect.fnUntraced(function*(options: Options = {})
 
 /**
  * A platform hook for each accepted connection, run in the connection's
- * context: `apply` sets socket options (`NodeServer` sets TCP keep-alive);
- * `writer`, when present, wraps the connection's writer (`NodeServer` makes a
- * write on a socket the peer already closed fail instead of waiting forever).
+ * context: `apply` sets socket options (`NodeServer` sets TCP keep-alive).
  * The default does nothing, so the server runs on any `SocketServer`.
  *
  * @since 0.1.0
@@ -158,7 +155,6 @@ export const resolveOptions = Effect.fnUntraced(function*(options: Options = {})
  */
 export const ConnectionSetup = Context.Reference<{
   readonly apply: (options: { readonly tcpKeepAlive: number }) => Effect.Effect<void>
-  readonly writer?: ((writer: Socket.Writer) => Effect.Effect<Socket.Writer>) | undefined
 }>("quasizero/Server/ConnectionSetup", { defaultValue: () => ({ apply: () => Effect.void }) })
 
 /**

@@ -90,10 +90,7 @@ const internalError = Response.error("internal error")
 export const make = (deps: {
   readonly options: Server.ResolvedOptions
   readonly handlers: Handlers.Shape
-  readonly setup: {
-    readonly apply: (options: { readonly tcpKeepAlive: number }) => Effect.Effect<void>
-    readonly writer?: ((writer: Socket.Writer) => Effect.Effect<Socket.Writer>) | undefined
-  }
+  readonly setup: { readonly apply: (options: { readonly tcpKeepAlive: number }) => Effect.Effect<void> }
   readonly admit: (conn: Connection) => "admitted" | "draining" | "full"
   readonly onClosed: (conn: Connection) => void
   readonly open: () => number
@@ -194,8 +191,7 @@ export const make = (deps: {
     const clock = yield* Clock.Clock
     const context = yield* Effect.context<never>()
     const pull = yield* Socket.readerBytes(socket)
-    const raw = yield* socket.writer
-    const writer = deps.setup.writer === undefined ? raw : yield* deps.setup.writer(raw)
+    const writer = yield* socket.writer
     const decoder = new Wire.FrameDecoder(options.maxFrameSize)
     const frames: Array<Uint8Array> = []
     let replies: Array<Response.Response> = []

@@ -12,7 +12,6 @@ import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Socket from "effect/socket/Socket"
 import * as SocketServer from "effect/socket/SocketServer"
 import * as Net from "node:net"
 import * as Tls from "node:tls"
@@ -36,33 +35,11 @@ export interface Options {
   readonly reusePort?: boolean | undefined
 }
 
-// @effect/platform-node 4.1.0's writer waits for 'drain' whenever write()
-// returns false. On a socket that is already closed (the peer went away while
-// a handler ran: Node ended and destroyed it), write() returns false and no
-// 'drain' or 'close' ever follows, so the reply's write would wait forever and
-// the connection would never be released. Such a write fails at once instead.
-const peerClosed = Effect.fail(
-  new Socket.SocketError({
-    reason: new Socket.SocketWriteError({ cause: new Error("the peer closed the connection before the reply") })
-  })
-)
-
-const guard = (writer: Socket.Writer, socket: Net.Socket): Socket.Writer => ({
-  write: (chunk) =>
-    (socket.destroyed || socket.writableEnded) && !Socket.isCloseEvent(chunk) ? peerClosed : writer.write(chunk),
-  writeAll: (chunks) => (socket.destroyed || socket.writableEnded ? peerClosed : writer.writeAll(chunks))
-})
-
 const setup = Layer.succeed(Server.ConnectionSetup)({
   apply: ({ tcpKeepAlive }) =>
     Effect.map(Effect.serviceOption(NodeSocket.NetSocket), (socket) => {
       if (socket._tag === "Some") socket.value.setKeepAlive(true, tcpKeepAlive)
-    }),
-  writer: (writer) =>
-    Effect.map(
-      Effect.serviceOption(NodeSocket.NetSocket),
-      (socket) => (socket._tag === "Some" ? guard(writer, socket.value) : writer)
-    )
+    })
 })
 
 const listenOptions = (options: Options): Net.ServerOpts & Net.ListenOptions => {

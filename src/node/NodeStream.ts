@@ -1,0 +1,158 @@
+/**
+ * A lean `effect/socket` `Socket` over an accepted Node `net.Socket`, for
+ * the server's hot path. `@effect/platform-node`'s adapter (`fromDuplex`)
+ * is general (TLS upgrades, any Duplex, late open); a server connection is
+ * already open and needs only: pull every chunk that arrived, write, wait for
+ * drain, close. Chunks arrive by 'data' and queue until pulled; past a
+ * high-water mark of queued bytes the socket is paused (backpressure), and a
+ * pull resumes it.
+ *
+ * @since 0.1.0
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Socket from "effect/socket/Socket"
+import type * as Net from "node:net"
+
+type Batch = ReadonlyArray<Uint8Array>
+type Resume = (effect: Effect.Effect<Batch, Socket.SocketError>) => void
+
+const highWaterMark = 256 * 1024
+
+const closed = (code: number) => new Socket.SocketError({ reason: new Socket.SocketCloseError({ code }) })
+
+/**
+ * Wraps an open socket. Its reader attaches listeners when acquired; closing
+ * the reader's scope destroys the socket, closing the writer's ends it
+ * gracefully (after pending writes).
+ *
+ * @since 0.1.0
+ */
+export const make = (conn: Net.Socket): Socket.Socket => {
+  let chunks: Array<Uint8Array> = []
+  let queued = 0
+  let error: Socket.SocketError | undefined
+  let waiter: Resume | undefined
+
+  // The one place a parked pull is resumed: data first, then the error.
+  const deliver = () => {
+    const resume = waiter
+    if (resume === undefined) return
+    if (chunks.length > 0) {
+      waiter = undefined
+      const batch = chunks
+      chunks = []
+      queued = 0
+      resume(Exit.succeed(batch))
+    } else if (error !== undefined) {
+      waiter = undefined
+      resume(Exit.fail(error))
+    }
+  }
+  const onData = (chunk: Uint8Array) => {
+    chunks.push(chunk)
+    queued += chunk.length
+    if (queued > highWaterMark && waiter === undefined) conn.pause()
+    deliver()
+  }
+  const onEnd = () => {
+    error ??= closed(1000)
+    deliver()
+  }
+  const onError = (cause: Error) => {
+    error ??= new Socket.SocketError({ reason: new Socket.SocketReadError({ cause }) })
+    chunks = []
+    deliver()
+  }
+  const onClose = (hadError: boolean) => {
+    error ??= closed(hadError ? 1006 : 1000)
+    deliver()
+  }
+  // Allocated once: a pull parked when its fiber is interrupted must not keep the waiter.
+  const forget = Effect.sync(() => {
+    waiter = undefined
+  })
+  const pull = Effect.callback<Batch, Socket.SocketError>((resume) => {
+    if (chunks.length > 0 || error !== undefined) {
+      waiter = resume
+      return deliver()
+    }
+    waiter = resume
+    if (conn.isPaused()) conn.resume()
+    return forget
+  })
+
+  const reader = Effect.acquireRelease(
+    Effect.sync((): Socket.Reader<Uint8Array> => {
+      conn.on("data", onData)
+      conn.on("end", onEnd)
+      conn.on("error", onError)
+      conn.on("close", onClose)
+      conn.resume()
+      return { pull: pull as Socket.Reader<Uint8Array>["pull"], upgrade: Socket.SocketUpgradeError.unsupported }
+    }),
+    () =>
+      Effect.sync(() => {
+        conn.off("data", onData)
+        conn.off("end", onEnd)
+        conn.off("close", onClose)
+        error ??= closed(1006)
+        deliver()
+        if (!conn.destroyed) conn.destroySoon()
+      })
+  )
+
+  const awaitDrain = Effect.callback<void, Socket.SocketError>((resume) => {
+    const done = (failure?: Error) => {
+      conn.off("drain", onDrain)
+      conn.off("close", onGone)
+      conn.off("error", onFailed)
+      resume(
+        failure === undefined
+          ? Exit.void
+          : Exit.fail(new Socket.SocketError({ reason: new Socket.SocketWriteError({ cause: failure }) }))
+      )
+    }
+    const onDrain = () => done()
+    const onGone = () => done(new Error("socket closed"))
+    const onFailed = (cause: Error) => done(cause)
+    conn.on("drain", onDrain)
+    conn.on("close", onGone)
+    conn.on("error", onFailed)
+    return Effect.sync(() => {
+      conn.off("drain", onDrain)
+      conn.off("close", onGone)
+      conn.off("error", onFailed)
+    })
+  })
+  const peerGone = Exit.fail(
+    new Socket.SocketError({
+      reason: new Socket.SocketWriteError({ cause: new Error("the peer closed the connection before the reply") })
+    })
+  )
+  const write = (chunk: Uint8Array | string | Socket.CloseEvent): Effect.Effect<void, Socket.SocketError> => {
+    if (Socket.isCloseEvent(chunk)) {
+      conn.destroy()
+      return Exit.void
+    }
+    // A write on a socket the peer already closed would wait for a 'drain' that never comes.
+    if (conn.destroyed || conn.writableEnded) return peerGone
+    return conn.write(chunk) ? Exit.void : awaitDrain
+  }
+  const writer = Effect.acquireRelease(
+    Effect.succeed<Socket.Writer>({
+      write,
+      writeAll: (all) => {
+        if (conn.destroyed || conn.writableEnded) return peerGone
+        conn.cork()
+        let ok = true
+        for (const chunk of all) ok = conn.write(chunk) && ok
+        conn.uncork()
+        return ok ? Exit.void : awaitDrain
+      }
+    }),
+    () => Effect.sync(() => conn.writableEnded || conn.end())
+  )
+  return Socket.make({ reader, writer })
+}
