@@ -10,8 +10,7 @@ import { Command, Flag } from "effect/cli"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Client from "../Client.ts"
-import * as NodeClient from "../node/NodeClient.ts"
-import { addressFlag, CommandFailed } from "./call.ts"
+import { addressFlag, withClient } from "./call.ts"
 import * as Parse from "./parse.ts"
 import * as Workload from "./workload.ts"
 
@@ -45,9 +44,6 @@ export const bench = Command.make("bench", {
       onProgress: (done) => process.stderr.write(`  ${done} requests\n`)
     })
     yield* Console.log(JSON.stringify(result))
-  }).pipe(
-    Effect.scoped,
-    Effect.provide(NodeClient.layer(flags.address)),
-    Effect.tapError((e) => Console.error(`quasizero bench: ${e.message}`)),
-    Effect.catchCause(() => Effect.fail(new CommandFailed()))
-  )).pipe(Command.withDescription("Run a benchmark workload against a server and print a JSON result"))
+  }).pipe(withClient("bench", flags.address))).pipe(
+    Command.withDescription("Run a benchmark workload against a server and print a JSON result")
+  )

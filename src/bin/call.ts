@@ -8,6 +8,7 @@
 import { Command, Flag } from "effect/cli"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import * as Client from "../Client.ts"
 import * as Message from "../Message.ts"
 import * as NodeClient from "../node/NodeClient.ts"
@@ -55,6 +56,24 @@ export class CommandFailed extends Error {
 /** @since 0.1.0 */
 export { addressFlag }
 
+/**
+ * Runs a command's client work against `address`: one line on stderr instead
+ * of a stack trace when it fails, and `CommandFailed` for the exit code.
+ *
+ * @since 0.1.0
+ */
+export const withClient =
+  (name: string, address: { readonly host: string; readonly port: number }) =>
+  <A, E extends { readonly message: string }>(
+    effect: Effect.Effect<A, E, Scope.Scope | Client.Dialer>
+  ): Effect.Effect<A, CommandFailed> =>
+    effect.pipe(
+      Effect.scoped,
+      Effect.provide(NodeClient.layer(address)),
+      Effect.tapError((e) => Console.error(`quasizero ${name}: ${e.message}`)),
+      Effect.catchCause(() => Effect.fail(new CommandFailed()))
+    )
+
 /** @since 0.1.0 */
 export const call = Command.make("call", {
   address: addressFlag,
@@ -80,10 +99,6 @@ export const call = Command.make("call", {
       ? [yield* client.call(request)]
       : yield* client.pipeline(Array.from({ length: flags.pipeline }, () => request))
     for (const reply of replies) yield* Console.log(toJson(reply))
-  }).pipe(
-    Effect.scoped,
-    Effect.provide(NodeClient.layer(flags.address)),
-    // One line, not a stack trace: the exit code says it failed.
-    Effect.tapError((e) => Console.error(`quasizero call: ${e.message}`)),
-    Effect.catchCause(() => Effect.fail(new CommandFailed()))
-  )).pipe(Command.withDescription("Send a request and print each response as a JSON line"))
+  }).pipe(withClient("call", flags.address))).pipe(
+    Command.withDescription("Send a request and print each response as a JSON line")
+  )
