@@ -390,7 +390,9 @@ describe("faults: the client leaves while its handler runs (in-process server)",
           const harness = yield* Harness.tcp({ onError: (e) => Effect.sync(() => errors.push(e.reason._tag)) })
           const socket = Net.connect({ host: "127.0.0.1", port: harness.port, allowHalfOpen: true })
           let received = 0
+          let ended = false
           socket.on("data", (chunk) => (received += chunk.length))
+          socket.on("end", () => (ended = true))
           socket.on("error", () => {})
           yield* Effect.promise(() => new Promise((resolve) => socket.once("connect", resolve)))
           socket.write(Wire.encodeRequests([Request.make(Demo.SLEEP, { payload: "150" })]))
@@ -401,7 +403,9 @@ describe("faults: the client leaves while its handler runs (in-process server)",
           while (harness.server.connections() > 0 && performance.now() - start < 2000) yield* Effect.sleep(10)
           expect(harness.server.connections()).toBe(0)
           if (how === "end") {
-            // A half-close only says "no more requests": the reply still comes (as from Go's server).
+            // A half-close only says "no more requests": the reply still comes (as
+            // from Go's server), then the server's FIN.
+            while (!ended && performance.now() - start < 2000) yield* Effect.sleep(10)
             expect(received).toBe(Wire.encodeResponse(Response.ok("SLEPT")).length)
             expect(errors).toEqual([])
           } else {
