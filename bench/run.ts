@@ -1,26 +1,39 @@
 // The benchmark suite: each server in its own process pinned to core 0, each
 // client in another pinned to core 1 (`taskset`, when present), the raw
-// node:net baseline in the same run, ratios against it.
+// node:net baseline in the same run, ratios against it. Rounds are
+// interleaved (round 1 of every contender, then round 2, ...), so a noisy
+// minute on this shared VM hurts every contender alike; the median round is
+// reported.
+//
+// Go's reference programs (../shared/peers/go-quasizero/bin) are contenders
+// too: qz-server as a server, qz-bench as a client. qz-bench has no warm-up,
+// so it runs for WARMUP + DURATION and reports over all of it.
 //
 //   npm run bench                         all contenders and workloads
 //   WORKLOADS=seq,pipe100 DURATION=5000 npm run bench
-//   npm run bench -- --external go=127.0.0.1:7701   add any server speaking the wire
+//   npm run bench -- --external other=127.0.0.1:7701   add any server speaking the wire
 //
-// Env: WORKLOADS, CONTENDERS, DURATION (ms, default 3000), WARMUP (ms, default 1000), RUNS (default 1).
+// Env: WORKLOADS, CONTENDERS, DURATION (ms, default 3000), WARMUP (ms, default
+// 5000: Node's JIT is still compiling 1–3 s in), RUNS (default 1).
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
+import * as Go from "./lib/go.ts"
 import { args, type Result, workloads } from "./lib/stats.ts"
 
 const here = new URL(".", import.meta.url).pathname
 const node = process.execPath
 const hasTaskset = ChildProcess.spawnSync("taskset", ["-c", "0", "true"]).status === 0
-const pinned = (core: number, argv: ReadonlyArray<string>): [string, Array<string>] =>
-  hasTaskset ? ["taskset", ["-c", String(core), node, ...argv]] : [node, [...argv]]
+/** `command args` on `core` (taskset execs it: the PID is the command's own). */
+const pinnedCommand = (core: number, command: string, argv: ReadonlyArray<string>): [string, Array<string>] =>
+  hasTaskset ? ["taskset", ["-c", String(core), command, ...argv]] : [command, [...argv]]
+const pinned = (core: number, argv: ReadonlyArray<string>) => pinnedCommand(core, node, argv)
 
 interface Contender {
   readonly name: string
+  /** A server in bench/servers/, `go` (qz-server) or an external address. */
   readonly server: string | { readonly external: string }
+  /** A client in bench/clients/, or `go` (qz-bench). */
   readonly client: string
 }
 
@@ -29,7 +42,15 @@ const contenders: Array<Contender> = [
   { name: "baseline", server: "baseline", client: "baseline" },
   ...(clients.has("quasizero") ? [{ name: "ours", server: "quasizero", client: "quasizero" }] : []),
   { name: "our server", server: "quasizero", client: "baseline" },
-  ...(clients.has("quasizero") ? [{ name: "our client", server: "baseline", client: "quasizero" }] : [])
+  ...(clients.has("quasizero") ? [{ name: "our client", server: "baseline", client: "quasizero" }] : []),
+  ...(Go.available
+    ? [
+      { name: "go", server: "go", client: "baseline" },
+      { name: "go + go", server: "go", client: "go" },
+      { name: "ours + go", server: "quasizero", client: "go" },
+      ...(clients.has("quasizero") ? [{ name: "go + ours", server: "go", client: "quasizero" }] : [])
+    ]
+    : [])
 ]
 const cli = args(process.argv.slice(2))
 if (cli.external) {
@@ -44,7 +65,7 @@ const selected = (env: string | undefined, all: ReadonlyArray<string>) => (env ?
 const workloadNames = selected(process.env.WORKLOADS, Object.keys(workloads))
 const contenderNames = selected(process.env.CONTENDERS, contenders.map((c) => c.name))
 const duration = process.env.DURATION ?? "3000"
-const warmup = process.env.WARMUP ?? "1000"
+const warmup = process.env.WARMUP ?? "5000"
 const runs = Number(process.env.RUNS ?? 1)
 
 const startServer = (name: string) =>
@@ -56,13 +77,17 @@ const startServer = (name: string) =>
     /** The server's CPU time in µs, when it reports one, once it exited. */
     readonly stopped: Promise<number | undefined>
   }>((resolve, reject) => {
-    const [cmd, argv] = pinned(0, [`${here}servers/${name}.ts`])
+    const isGo = name === "go"
+    const [cmd, argv] = isGo ? pinnedCommand(0, ...Go.serverCommand()) : pinned(0, [`${here}servers/${name}.ts`])
     const child = ChildProcess.spawn(cmd, argv, { stdio: ["ignore", "pipe", "inherit"] })
     let out = ""
+    // Go's server: CPU read from /proc when the client starts and again just before it is stopped.
+    let goStart: number | undefined
+    let goCpu: number | undefined
     const stopped = new Promise<number | undefined>((done) =>
       child.once("exit", () => {
         const cpu = /cpu (\d+)/.exec(out)
-        done(cpu ? Number(cpu[1]) : undefined)
+        done(isGo ? goCpu : cpu ? Number(cpu[1]) : undefined)
       })
     )
     child.stdout.on("data", (d) => {
@@ -71,8 +96,14 @@ const startServer = (name: string) =>
       if (match) {
         resolve({
           address: match[1]!,
-          stop: () => child.kill("SIGTERM"),
-          markStart: () => child.kill("SIGUSR1"),
+          stop: () => {
+            if (isGo) {
+              const end = Go.procCpuUs(child.pid)
+              goCpu = end === undefined || goStart === undefined ? undefined : end - goStart
+            }
+            child.kill("SIGTERM")
+          },
+          markStart: () => (isGo ? (goStart = Go.procCpuUs(child.pid)) : child.kill("SIGUSR1")),
           stopped
         })
       }
@@ -84,6 +115,7 @@ const startServer = (name: string) =>
 
 const runClient = (name: string, address: string, workload: string) =>
   new Promise<Result>((resolve, reject) => {
+    if (name === "go") return runGoClient(address, workload).then(resolve, reject)
     const [cmd, argv] = pinned(1, [
       `${here}clients/${name}.ts`,
       "--address",
@@ -105,6 +137,27 @@ const runClient = (name: string, address: string, workload: string) =>
     })
   })
 
+/** qz-bench, pinned like our clients, for warm-up + duration (it has no warm-up of its own). */
+const runGoClient = (address: string, name: string) =>
+  new Promise<Result>((resolve, reject) => {
+    const workload = workloads[name]!
+    const [cmd, argv] = pinnedCommand(
+      1,
+      ...Go.benchShell(Go.benchArgs(workload, address, Number(warmup) + Number(duration)))
+    )
+    const child = ChildProcess.spawn(cmd, argv, { stdio: ["ignore", "pipe", "inherit"] })
+    let out = ""
+    child.stdout.on("data", (d) => (out += d))
+    child.once("exit", (code) => {
+      if (code !== 0) return reject(new Error(`qz-bench (${name}) exited with ${code}: ${out}`))
+      try {
+        resolve(Go.parseBench(workload, out))
+      } catch (e) {
+        reject(e)
+      }
+    })
+  })
+
 type Row = Result & { readonly serverCpuUs: number | undefined; readonly clientCpuUs?: number }
 
 const measure = async (contender: Contender, workload: string): Promise<Row> => {
@@ -123,15 +176,25 @@ const main = async () => {
   console.error(
     `# quasizero bench: node ${process.version}, ${Os.cpus().length}x ${cpu}, `
       + `${hasTaskset ? "server on core 0, client on core 1 (taskset)" : "NOT pinned (no taskset)"}, `
-      + `warmup ${warmup} ms, measure ${duration} ms, ${runs} run(s) each (median)`
+      + `warmup ${warmup} ms, measure ${duration} ms, ${runs} interleaved round(s) (median)`
   )
-  const rows: Array<Row & { readonly contender: string }> = []
-  for (const workload of workloadNames) {
-    for (const contender of contenders.filter((c) => contenderNames.includes(c.name))) {
-      const results: Array<Row> = []
-      for (let r = 0; r < runs; r++) {
+  if (!Go.available) console.error(`# Go contenders left out: no qz-server / qz-bench in ${Go.binDir}`)
+  else {
+    console.error(
+      `# Go: qz-server and qz-bench from ${Go.binDir}; qz-bench has no warm-up, so it runs `
+        + `${Number(warmup) + Number(duration)} ms (warm-up + measure) and reports over all of it`
+    )
+  }
+  const chosen = contenders.filter((c) => contenderNames.includes(c.name))
+  const results = new Map<string, Array<Row>>()
+  // Interleaved rounds: every workload × contender once per round.
+  for (let r = 0; r < runs; r++) {
+    if (runs > 1) console.error(`# round ${r + 1} of ${runs}`)
+    for (const workload of workloadNames) {
+      for (const contender of chosen) {
         const result = await measure(contender, workload)
-        results.push(result)
+        const key = `${workload}\u0000${contender.name}`
+        results.set(key, [...(results.get(key) ?? []), result])
         console.error(
           `  ${workload.padEnd(8)} ${contender.name.padEnd(22)} ${String(result.rps).padStart(9)} req/s  `
             + `p50 ${result.p50us} µs  p99 ${result.p99us} µs  CPU µs/req server ${result.serverCpuUs ?? "?"} client ${
@@ -140,7 +203,13 @@ const main = async () => {
             + (result.errors ? `  ${result.errors} errors` : "")
         )
       }
-      const best = results.find((x) => x.rps === median(results.map((y) => y.rps)))!
+    }
+  }
+  const rows: Array<Row & { readonly contender: string }> = []
+  for (const workload of workloadNames) {
+    for (const contender of chosen) {
+      const rounds = results.get(`${workload}\u0000${contender.name}`)!
+      const best = rounds.find((x) => x.rps === median(rounds.map((y) => y.rps)))!
       rows.push({ ...best, contender: contender.name })
     }
   }

@@ -104,8 +104,9 @@ describe.runIf(Peer.available)("Go's behaviours that we do not copy", () => {
         yield* toOurs.write(ping)
         expect((yield* toOurs.read(1)).map((r) => Raw.text(r.payload))).toEqual(["PONG"])
 
-        // Our client, idle past Go's deadline: it saw the close, and the next call dials a new connection.
-        const goClient = yield* clientFor(go.port)
+        // Our client, idle past Go's deadline: it saw the close, and the next call dials a new connection
+        // (`retry` covers a call that races the close: it fails unwritten, maybeProcessed: false).
+        const goClient = yield* clientFor(go.port, { retry: Schedule.recurs(2) })
         expect((yield* goClient.call(Request.make(1))).errorMessage).toBe("")
         yield* Effect.sleep("600 millis")
         expect((yield* goClient.call(Request.make(1))).errorMessage).toBe("")
@@ -126,7 +127,7 @@ describe.runIf(Peer.available)("Go's behaviours that we do not copy", () => {
         expect((yield* toGo.read(1)).map((r) => Raw.text(r.payload))).toEqual(["PONG"]) // the same socket, still open
         expect(yield* toOurs.closed).toEqual([])
 
-        const oursClient = yield* clientFor(ours.port)
+        const oursClient = yield* clientFor(ours.port, { retry: Schedule.recurs(2) })
         expect((yield* oursClient.call(Request.make(1))).errorMessage).toBe("")
         yield* Effect.sleep("500 millis")
         expect((yield* oursClient.call(Request.make(1))).errorMessage).toBe("")
