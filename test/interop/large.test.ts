@@ -77,7 +77,7 @@ describe.runIf(Peer.available)("payloads up to maxFrameSize, both directions", (
       `Go client (qz-bench) → Go server, quasizero serve, Server.layer: ECHO ${size.name}`,
       () =>
         Effect.gen(function*() {
-          const args = ["-code", "2", "-size", String(size.payload), "-conc", "1", "-duration", "150ms"]
+          const args = ["-code", "2", "-size", String(size.payload), "-conc", "1", "-duration", "300ms"]
           const results = yield* Effect.forEach([go.address, process, inProcess.address], (a) => Peer.qzBench(a, args))
           for (const [i, r] of results.entries()) {
             expect(r.requests, `server #${i}`).toBeGreaterThanOrEqual(1)

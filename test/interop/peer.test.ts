@@ -27,7 +27,7 @@ describe("interop suite guard", () => {
     const result = load(peer, "/nonexistent/go-peer")
     expect(result.status).not.toBe(0)
     expect(result.stderr).toContain(
-      "interop suite cannot run: Go peer binaries missing: /nonexistent/go-peer/qz-server"
+      "interop suite cannot run: Go peer binaries missing or not executable: /nonexistent/go-peer/qz-server"
     )
   })
 
@@ -40,7 +40,9 @@ describe("interop suite guard", () => {
       const result = load(Path.join(copy, "test/interop/peer.ts"), "/nonexistent/go-peer")
       expect(result.status, result.stderr).toBe(0)
       expect(result.stdout).toContain("available false")
-      expect(result.stderr).toContain("[interop] skipped outside the repository: Go peer binaries missing")
+      expect(result.stderr).toContain(
+        "[interop] skipped outside the repository: Go peer binaries missing or not executable"
+      )
     } finally {
       Fs.rmSync(copy, { recursive: true, force: true })
     }

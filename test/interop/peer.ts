@@ -37,7 +37,7 @@ const inRepository = Fs.existsSync(Path.join(root, ".git"))
  */
 export const available = ((): boolean => {
   if (missing.length === 0) return true
-  const reason = `Go peer binaries missing: ${missing.map(bin).join(", ")} `
+  const reason = `Go peer binaries missing or not executable: ${missing.map(bin).join(", ")} `
     + `(set QUASIZERO_GO_PEER_BIN to their directory)`
   if (inRepository) throw new Error(`interop suite cannot run: ${reason}`)
   console.warn(`[interop] skipped outside the repository: ${reason}`)
