@@ -214,17 +214,19 @@ const main = async () => {
     }
   }
   const lines = [
-    "| workload | contender | req/s | p50 µs | p99 µs | CPU µs/req server / client | req/s vs baseline | p50 vs baseline |",
-    "|---|---|--:|--:|--:|--:|--:|--:|"
+    "| workload | contender | req/s | p50 µs | p99 µs | CPU µs/req server / client | req/s vs baseline | p50 vs baseline "
+    + "| req/s vs go + go |",
+    "|---|---|--:|--:|--:|--:|--:|--:|--:|"
   ]
   for (const row of rows) {
     const base = rows.find((r) => r.workload === row.workload && r.contender === "baseline")
+    const go = rows.find((r) => r.workload === row.workload && r.contender === "go + go")
     const ratio = (a: number, b: number | undefined) => (b ? (a / b).toFixed(2) + "×" : "–")
     lines.push(
       `| ${row.workload} | ${row.contender} | ${row.rps} | ${row.p50us} | ${row.p99us} | ${row.serverCpuUs ?? "–"} / ${
         row.clientCpuUs ?? "–"
       } | `
-        + `${ratio(row.rps, base?.rps)} | ${ratio(row.p50us, base?.p50us)} |`
+        + `${ratio(row.rps, base?.rps)} | ${ratio(row.p50us, base?.p50us)} | ${ratio(row.rps, go?.rps)} |`
     )
   }
   console.log(lines.join("\n"))
