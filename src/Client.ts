@@ -37,7 +37,7 @@ import * as Pool from "effect/Pool"
 import * as Scope from "effect/Scope"
 import * as ClientConnection from "./ClientConnection.ts"
 import { AcquireTimeout, ClientError, ConnectFailed, ConnectTimeout, PoolClosed } from "./ClientError.ts"
-import { config, type Options, resolveOptions } from "./ClientOptions.ts"
+import { config, type Options, type ResolvedOptions, resolveOptions } from "./ClientOptions.ts"
 import { reaper } from "./ClientReaper.ts"
 import * as Command from "./Command.ts"
 import { Dialer } from "./Dialer.ts"
@@ -165,8 +165,19 @@ export const make: (
 ) => Effect.Effect<Client["Service"], ClientError, Scope.Scope | Dialer> = Effect.fn("Quasizero.Client.make")(
   function*(options?: Options | undefined) {
     const dialer = yield* Dialer
+    const resolved = yield* resolveOptions(options, dialer.address)
+    // `retry` also covers opening the first `pool.initialSize` connections, so
+    // a client may start before its server (every connect error has
+    // `maybeProcessed: false`); each attempt builds a fresh pool.
+    return yield* resolved.retry === undefined
+      ? build(dialer, resolved)
+      : Effect.retry(build(dialer, resolved), { schedule: resolved.retry, while: (e) => !e.maybeProcessed })
+  }
+)
+
+const build = Effect.fnUntraced(
+  function*(dialer: Dialer["Service"], resolved: ResolvedOptions) {
     const address = dialer.address
-    const resolved = yield* resolveOptions(options, address)
     // The client's own scope, closed at once if `make` fails.
     const scope = yield* Scope.fork(yield* Effect.scope)
     const clock = yield* Clock.Clock

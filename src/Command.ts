@@ -16,7 +16,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
-import type * as Handlers from "./Handlers.ts"
+import * as Handlers from "./Handlers.ts"
 import * as Message from "./Message.ts"
 import * as Request from "./Request.ts"
 import * as Response from "./Response.ts"
@@ -279,12 +279,6 @@ export const make = <I = void, A = void, E = never>(
   return self
 }
 
-const messageOf = (error: unknown): string =>
-  typeof error === "object" && error !== null && typeof (error as { message?: unknown }).message === "string"
-    && (error as { message: string }).message !== ""
-    ? (error as { message: string }).message
-    : String((error as { _tag?: unknown })?._tag ?? error)
-
 /**
  * The server side: a `[code, handler]` entry for `Handlers.make` /
  * `Handlers.layer`, mixing freely with raw handlers.
@@ -308,7 +302,7 @@ export const handle = <I, A, E, R>(
   handler: (input: I, request: Request.Request) => Effect.Effect<A, E, R>
 ): readonly [number, Handlers.Handler<never, R>] => {
   const fail = (error: E): Response.Response => {
-    const message = messageOf(error)
+    const message = Handlers.failureMessage(error)
     const encoded = self.error?.encode(error)
     return encoded !== undefined && Result.isSuccess(encoded)
       ? Response.makeUnsafe(

@@ -66,4 +66,4 @@ const meta = new TextEncoder().encode("META")
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<Handlers.Handlers> = Handlers.layer(table)
+export const layer: Layer.Layer<Handlers.Handlers, Handlers.HandlersError> = Handlers.layer(table)

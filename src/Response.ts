@@ -157,6 +157,28 @@ export const withError = (self: Response, error: string | { readonly message: st
 })
 
 /**
+ * `true` for a value shaped like a `Response`: a string `errorMessage`, a
+ * `Uint8Array` payload and a map of metadata.
+ *
+ * @example
+ * ```ts
+ * import { Response } from "quasizero"
+ * Response.isResponse(Response.ok("x")) // true
+ * Response.isResponse({ payload: "x" }) // false
+ * ```
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isResponse = (u: unknown): u is Response => {
+  if (typeof u !== "object" || u === null) return false
+  const { errorMessage, metadata, payload } = u as Partial<Record<keyof Response, unknown>>
+  return typeof errorMessage === "string" && payload instanceof Uint8Array && typeof metadata === "object"
+    && metadata !== null && typeof (metadata as Map<string, string>).get === "function"
+    && typeof (metadata as Map<string, string>)[Symbol.iterator] === "function"
+}
+
+/**
  * `true` when the response carries an error message.
  *
  * @since 0.1.0

@@ -110,8 +110,7 @@ describe("Command", () => {
       expect(Harness.responses(Wire.encodeResponse(yield* roundTrip(Request.make(1))))[0]!.payload).toEqual(
         new TextEncoder().encode("PONG")
       )
-      expect(() => Effect.runSync(Handlers.make([...table, [10, () => Effect.void] as const]))).toThrow(
-        /duplicate handler for code 10/
-      )
+      const duplicate = yield* Effect.flip(Handlers.make([...table, [10, () => Effect.void] as const]))
+      expect(duplicate.message).toBe("Handlers: duplicate handler for code 10")
     }))
 })

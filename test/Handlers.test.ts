@@ -1,8 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as SocketServer from "effect/socket/SocketServer"
+import { TestClock } from "effect/testing"
 import * as Handlers from "../src/Handlers.ts"
 import * as Request from "../src/Request.ts"
 import * as Response from "../src/Response.ts"
@@ -23,21 +25,35 @@ describe("Handlers", () => {
       }
     }))
 
-  it("rejects duplicate codes, non-int32 codes and non-functions when the map is built", () => {
-    const h: Handlers.Handler = () => Effect.void
-    expect(() => Effect.runSync(Handlers.make([[1, h], [1, h]]))).toThrow(/duplicate handler for code 1/)
-    expect(() => Effect.runSync(Handlers.make([[2 ** 31, h]]))).toThrow(/int32/)
-    expect(() => Effect.runSync(Handlers.make({ "1.5": h } as never))).toThrow(/int32/)
-    expect(() => Effect.runSync(Handlers.make({ "01": h } as never))).toThrow(/"01" is not an int32 code/)
-    expect(() => Effect.runSync(Handlers.make([[1, "nope" as never]]))).toThrow(/not a function/)
-  })
+  it.effect("a table that cannot be served is a typed error of make and of the layer, not a defect", () =>
+    Effect.gen(function*() {
+      const h: Handlers.Handler = () => Effect.void
+      const reason = (table: Handlers.Table<never, never>) =>
+        Effect.map(Effect.flip(Handlers.make(table)), (e) => [e._tag, e.reason._tag, e.message])
+      expect(yield* reason([[1, h], [1, h]])).toEqual([
+        "HandlersError",
+        "DuplicateCode",
+        "Handlers: duplicate handler for code 1"
+      ])
+      expect(yield* reason([[2 ** 31, h]])).toEqual([
+        "HandlersError",
+        "InvalidCode",
+        'Handlers: key "2147483648" is not an int32 code'
+      ])
+      expect((yield* reason({ "1.5": h } as never))[1]).toBe("InvalidCode")
+      expect((yield* reason({ "01": h } as never))[2]).toBe('Handlers: key "01" is not an int32 code')
+      expect((yield* reason([[1, "nope" as never]]))[1]).toBe("NotAFunction")
+      const built = yield* Effect.flip(Layer.build(Handlers.layer([[7, h], [7, h]])))
+      expect(built.reason._tag).toBe("DuplicateCode")
+    }))
 
   it("normalises handler results", () => {
     expect(Handlers.toResponse(undefined)).toBe(Response.empty)
-    expect(text(Handlers.toResponse("hi").payload)).toBe("hi")
-    expect(Handlers.toResponse(new Uint8Array([1])).payload).toEqual(new Uint8Array([1]))
+    expect(text(Handlers.toResponse("hi")!.payload)).toBe("hi")
+    expect(Handlers.toResponse(new Uint8Array([1]))!.payload).toEqual(new Uint8Array([1]))
     const res = Response.error("x")
     expect(Handlers.toResponse(res)).toBe(res)
+    for (const bad of [42, null, {}, { payload: "x" }, [1]]) expect(Handlers.toResponse(bad as never)).toBeUndefined()
   })
 
   it.effect("handlers get their services from the app's layers", () =>
@@ -67,4 +83,76 @@ describe("Handlers", () => {
       expect(reply.errorMessage).toBe("E404")
       expect(reply.metadata.get("status")).toBe("404")
     }))
+
+  it("a failure becomes text: message, then _tag, then JSON, then String; never empty", () => {
+    expect(Handlers.failureMessage("plain")).toBe("plain")
+    expect(Handlers.failureMessage(new Error("boom"))).toBe("boom")
+    expect(Handlers.failureMessage({ _tag: "NotFound", message: "" })).toBe("NotFound")
+    expect(Handlers.failureMessage({ code: 42 })).toBe('{"code":42}')
+    expect(Handlers.failureMessage(404)).toBe("404")
+    expect(Handlers.failureMessage(new Error(""))).toBe("Error")
+    expect(Handlers.failureMessage(undefined)).toBe("undefined")
+    expect(Handlers.failureMessage("")).toBe("handler failed")
+    expect(Handlers.failureMessage({})).toBe("handler failed")
+    const cyclic: { self?: unknown } = {}
+    cyclic.self = cyclic
+    expect(Handlers.failureMessage(cyclic)).toBe("handler failed")
+  })
+
+  it.effect("Effect.fail({ code: 42 }) replies with its JSON, not [object Object]", () =>
+    Effect.gen(function*() {
+      const { connect } = yield* Harness.memory(undefined, [[1, () => Effect.fail({ code: 42 })]])
+      const peer = connect()
+      peer.send(Wire.encodeRequest(Request.make(1)))
+      yield* Harness.settle
+      expect(Harness.responses(peer.received())[0]!.errorMessage).toBe('{"code":42}')
+    }))
+
+  for (
+    const options of [{}, { concurrency: 2 }, { spans: true }, { requestMetrics: true }, { timeout: 60_000 }] as const
+  ) {
+    it.effect(`void successes are empty OK replies; other values are HandlerDefects ${JSON.stringify(options)}`, () =>
+      Effect.gen(function*() {
+        const errors: Array<Server.ServerError> = []
+        const onError = (e: Server.ServerError) => Effect.sync(() => void errors.push(e))
+        const { connect } = yield* Harness.memory({ ...options, onError }, [
+          [1, () => Effect.succeed(undefined)],
+          [2, () => Effect.sync(() => undefined)],
+          [3, () => Effect.promise(async () => undefined)],
+          [4, () => Effect.gen(function*() {})],
+          [5, () => Effect.void],
+          [6, () => Effect.succeed(42 as never)],
+          [7, () => Effect.sync(() => ({ payload: "x" }) as never)],
+          [8, (() => undefined) as never],
+          [9, () => Effect.succeed("PONG")]
+        ])
+        const peer = connect()
+        peer.send(Wire.encodeRequests([1, 2, 3, 4, 5, 6, 7, 8, 9].map((code) => Request.make(code))))
+        for (let i = 0; i < 5; i++) {
+          yield* Harness.settle
+          yield* TestClock.withLive(Effect.sleep(1)) // Effect.promise resolves on a microtask
+        }
+        const replies = Harness.responses(peer.received())
+        expect(replies.map((r) => r.errorMessage)).toEqual([
+          "",
+          "",
+          "",
+          "",
+          "",
+          "internal error",
+          "internal error",
+          "internal error",
+          ""
+        ])
+        expect(text(replies[8]!.payload)).toBe("PONG")
+        expect(peer.state()).toBe("open") // the connection is kept
+        const defects = errors.map((e) => e.reason)
+        expect(defects.map((r) => r._tag)).toEqual(["HandlerDefect", "HandlerDefect", "HandlerDefect"])
+        expect(defects.map((r) => r._tag === "HandlerDefect" && String(Cause.squash(r.cause)))).toEqual([
+          "InvalidResult: handler for code 6 succeeded with number: expected a Response, bytes, a string or void",
+          "InvalidResult: handler for code 7 succeeded with an object: expected a Response, bytes, a string or void",
+          "InvalidResult: handler for code 8 returned undefined, not an Effect: expected a Response, bytes, a string or void"
+        ])
+      }))
+  }
 })

@@ -67,4 +67,12 @@ describe("NodeServer transports", () => {
         "over the wire"
       ])
     }))
+
+  it.live("bad listen options are a typed error of the layer, not a defect", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Layer.build(NodeServer.layer({ port: -1 })))
+      expect(error._tag).toBe("SocketServerError")
+      expect(error.reason._tag).toBe("SocketServerOpenError")
+      expect(String((error.reason.cause as Error).message)).toMatch(/port/)
+    }))
 })
