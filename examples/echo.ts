@@ -47,12 +47,12 @@ const program = Effect.gen(function*() {
   yield* Effect.gen(function*() {
     const client = yield* Client.make()
 
-    const res1 = yield* client.call(Request.make(1, { payload: "hello" }))
+    const res1 = yield* client.call(Request.makeUnsafe(1, { payload: "hello" }))
     yield* Console.log(`server responded to ECHO with ${JSON.stringify(Response.text(res1))}`)
 
-    const res2 = yield* client.call(Request.make(9))
+    const res2 = yield* client.call(Request.makeUnsafe(9))
     yield* Console.log(`server responded to SHUTDOWN with ${JSON.stringify(Response.text(res2))}`)
-  }).pipe(Effect.scoped, Effect.provide(NodeClient.layer({ host: "127.0.0.1", port: address.port })))
+  }).pipe(Effect.scoped, Effect.provide(NodeClient.layerDialer({ host: "127.0.0.1", port: address.port })))
 
   yield* Deferred.await(shutdown)
   yield* Scope.close(serverScope, Exit.void)

@@ -39,10 +39,10 @@ const test = Effect.gen(function*() {
     )
   )
   const port = (Context.get(context, Server.Server).address as InetAddress).port
-  const client = yield* Client.make().pipe(Effect.provide(NodeClient.layer({ host: "127.0.0.1", port })))
+  const client = yield* Client.make().pipe(Effect.provide(NodeClient.layerDialer({ host: "127.0.0.1", port })))
 
   const wallStart = Date.now()
-  const call = yield* Effect.forkChild(client.call(Request.make(7)))
+  const call = yield* Effect.forkChild(client.call(Request.makeUnsafe(7)))
   yield* Deferred.await(started) // the request reached the handler: its 2 seconds start now
   yield* TestClock.adjust("1999 millis")
   yield* TestClock.withLive(Effect.sleep("20 millis")) // real time for a reply, were one sent

@@ -48,7 +48,7 @@ const ServerLive = Server.layer().pipe(
 const program = Effect.gen(function*() {
   const { address } = yield* Server.Server
   const client = yield* Client.make().pipe(
-    Effect.provide(NodeClient.layer({ host: "127.0.0.1", port: (address as InetAddress).port }))
+    Effect.provide(NodeClient.layerDialer({ host: "127.0.0.1", port: (address as InetAddress).port }))
   )
 
   yield* client.run(Put, { key: "language", value: "TypeScript" })

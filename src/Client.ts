@@ -11,8 +11,9 @@
  * `concurrency` = `maxInFlight`): several concurrent callers share one
  * connection (multiplexing; their requests are written coalesced and answered
  * in order), and a new connection opens only when every open one is full.
- * The transport is a `Dialer` service (`NodeClient.layer` on Node); the
- * client itself imports only `effect`.
+ * The transport is a `Dialer` service (`NodeClient.layerDialer` on Node;
+ * `NodeClient.layer` gives the whole `Client`); the client itself imports
+ * only `effect`.
  *
  * Gotchas:
  * - interrupting a call does not cancel it on the server: a written request
@@ -110,7 +111,7 @@ export interface Stats {
  * import { Effect } from "effect"
  * const program = Effect.gen(function*() {
  *   const client = yield* Client.Client
- *   const res = yield* client.call(Request.make(2, { payload: "hi" }))
+ *   const res = yield* client.call(Request.makeUnsafe(2, { payload: "hi" }))
  *   return Response.text(res) // "hi"
  * })
  * ```
@@ -153,8 +154,8 @@ type Connection = ClientConnection.Connection
  * import { Effect } from "effect"
  * const program = Effect.gen(function*() {
  *   const client = yield* Client.make({ pool: { maxCap: 4 } })
- *   return yield* client.call(Request.make(1))
- * }).pipe(Effect.scoped, Effect.provide(NodeClient.layer({ host: "127.0.0.1", port: 7475 })))
+ *   return yield* client.call(Request.makeUnsafe(1))
+ * }).pipe(Effect.scoped, Effect.provide(NodeClient.layerDialer({ host: "127.0.0.1", port: 7475 })))
  * ```
  *
  * @since 0.1.0
@@ -329,7 +330,7 @@ const build = Effect.fnUntraced(
 )
 
 /**
- * The client as a layer; needs a `Dialer` (`NodeClient.layer`).
+ * The client as a layer; needs a `Dialer` (`NodeClient.layerDialer`).
  *
  * @example
  * ```ts
@@ -337,7 +338,7 @@ const build = Effect.fnUntraced(
  * import { NodeClient } from "quasizero/node"
  * import { Layer } from "effect"
  * const ClientLive = Client.layer({ requestTimeout: "5 seconds" }).pipe(
- *   Layer.provide(NodeClient.layer({ host: "127.0.0.1", port: 7475 }))
+ *   Layer.provide(NodeClient.layerDialer({ host: "127.0.0.1", port: 7475 }))
  * )
  * ```
  *
@@ -379,7 +380,7 @@ export const layerConfig = (
  * @example
  * ```ts
  * import { Client, Request } from "quasizero"
- * const pong = Client.call(Request.make(1))
+ * const pong = Client.call(Request.makeUnsafe(1))
  * ```
  *
  * @since 0.1.0
@@ -395,7 +396,7 @@ export const call = (request: Request.Request): Effect.Effect<Response.Response,
  * @example
  * ```ts
  * import { Client, Request } from "quasizero"
- * const both = Client.pipeline([Request.make(1), Request.make(2, { payload: "x" })])
+ * const both = Client.pipeline([Request.makeUnsafe(1), Request.makeUnsafe(2, { payload: "x" })])
  * ```
  *
  * @since 0.1.0

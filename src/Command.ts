@@ -341,7 +341,7 @@ export const request = <I, A, E>(
 ): Effect.Effect<Request.Request, CommandError> => {
   const encoded = self.payload.encode(input)
   return Result.isSuccess(encoded)
-    ? Effect.succeed(Request.makeUnsafe(self.code, Message.toMetadata(metadata), encoded.success))
+    ? Effect.succeed(Request.makeUnchecked(self.code, Message.toMetadata(metadata), encoded.success))
     : Effect.fail(new CommandError({ reason: new InvalidPayload({ command: self.name, issue: encoded.failure }) }))
 }
 

@@ -20,8 +20,9 @@ export interface Response {
 }
 
 /**
- * Builds a response; throws `MessageError` on a payload that is not bytes or
- * a string, or on non-string metadata.
+ * Builds a response. It cannot throw for well-typed input: only a payload
+ * that is not bytes or a string, or non-string metadata (values the types
+ * already forbid), throw `MessageError`.
  *
  * @example
  * ```ts

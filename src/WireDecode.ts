@@ -222,7 +222,7 @@ export const decodeRequestUnsafe = (body: Uint8Array): Request.Request => {
   } finally {
     buf = Message.emptyPayload // do not retain the caller's buffer
   }
-  return Request.makeUnsafe(code, metadata ?? Message.emptyMetadata, payload)
+  return Request.makeUnchecked(code, metadata ?? Message.emptyMetadata, payload)
 }
 
 /**

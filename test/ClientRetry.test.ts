@@ -34,7 +34,7 @@ describe("Client retry and the initial connect", () => {
       expect(making.pollUnsafe()).toBeUndefined() // 3 failed dials: 0 s, 1 s, 2 s
       yield* TestClock.adjust("1 second")
       const client = yield* Fiber.join(making)
-      expect(Response.text(yield* client.call(Request.make(1)))).toBe("PONG")
+      expect(Response.text(yield* client.call(Request.makeUnsafe(1)))).toBe("PONG")
       expect(server.open).toBe(1) // the failed attempts left nothing open
     }))
 

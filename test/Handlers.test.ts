@@ -68,7 +68,7 @@ describe("Handlers", () => {
       yield* Layer.build(app)
       yield* Harness.settle
       const peer = mem.connect()
-      peer.send(Wire.encodeRequest(Request.make(1)))
+      peer.send(Wire.encodeRequest(Request.makeUnsafe(1)))
       yield* Harness.settle
       expect(Harness.responses(peer.received()).map((r) => text(r.payload))).toEqual(["bonjour"])
     }))
@@ -103,7 +103,7 @@ describe("Handlers", () => {
     Effect.gen(function*() {
       const { connect } = yield* Harness.memory(undefined, [[1, () => Effect.fail({ code: 42 })]])
       const peer = connect()
-      peer.send(Wire.encodeRequest(Request.make(1)))
+      peer.send(Wire.encodeRequest(Request.makeUnsafe(1)))
       yield* Harness.settle
       expect(Harness.responses(peer.received())[0]!.errorMessage).toBe('{"code":42}')
     }))
@@ -127,7 +127,7 @@ describe("Handlers", () => {
           [9, () => Effect.succeed("PONG")]
         ])
         const peer = connect()
-        peer.send(Wire.encodeRequests([1, 2, 3, 4, 5, 6, 7, 8, 9].map((code) => Request.make(code))))
+        peer.send(Wire.encodeRequests([1, 2, 3, 4, 5, 6, 7, 8, 9].map((code) => Request.makeUnsafe(code))))
         for (let i = 0; i < 5; i++) {
           yield* Harness.settle
           yield* TestClock.withLive(Effect.sleep(1)) // Effect.promise resolves on a microtask

@@ -39,7 +39,7 @@ describe("npm package", () => {
         Path.join(app, "smoke.js"),
         `import { Server, Client, Request, Wire, Command } from "quasizero"
 import { NodeServer, NodeClient } from "quasizero/node"
-const frame = Wire.encodeRequest(Request.make(1, { payload: "hi" }))
+const frame = Wire.encodeRequest(Request.makeUnsafe(1, { payload: "hi" }))
 console.log(typeof Server.layer, typeof Client.make, typeof Command.make, typeof NodeServer.layer, typeof NodeClient.layer, frame.length)
 `
       )
