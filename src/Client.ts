@@ -42,7 +42,6 @@ import { config, type Options, type ResolvedOptions, resolveOptions } from "./Cl
 import { reaper } from "./ClientReaper.ts"
 import * as Command from "./Command.ts"
 import { Dialer } from "./Dialer.ts"
-import type * as Message from "./Message.ts"
 import type * as Request from "./Request.ts"
 import type * as Response from "./Response.ts"
 
@@ -132,8 +131,7 @@ export class Client extends Context.Service<Client, {
    */
   readonly run: <I, A, E>(
     command: Command.Command<I, A, E>,
-    input: I,
-    metadata?: Message.MetadataInput | undefined
+    ...args: Command.RunArgs<I>
   ) => Effect.Effect<A, E | Command.CommandError | ClientError>
   /** Pool statistics. */
   readonly stats: Effect.Effect<Stats>
@@ -315,9 +313,9 @@ const build = Effect.fnUntraced(
       pipeline: retryOptions === undefined
         ? pipelineAny
         : (requests) => Effect.retry(pipelineAny(requests), retryOptions),
-      run: (command, input, metadata) =>
+      run: (command, ...[input, metadata]) =>
         Effect.flatMap(
-          Command.request(command, input, metadata),
+          Command.request(command, input as Command.Input<typeof command>, metadata),
           (request) => Effect.flatMap(call(request), (response) => Command.decodeResponse(command, response))
         ),
       stats: Effect.map(Pool.stats(created), (stats) => {
@@ -424,7 +422,6 @@ export const pipeline = (
  */
 export const run = <I, A, E>(
   command: Command.Command<I, A, E>,
-  input: I,
-  metadata?: Message.MetadataInput | undefined
+  ...args: Command.RunArgs<I>
 ): Effect.Effect<A, E | Command.CommandError | ClientError, Client> =>
-  Client.use((client) => client.run(command, input, metadata))
+  Client.use((client) => client.run(command, ...args))

@@ -56,6 +56,71 @@ export type Table<E, R> =
   | ReadonlyArray<readonly [number, Handler<E, R>]>
 
 /**
+ * Any handler, whatever its error and services: the constraint of a table
+ * before inference.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+// oxlint-disable-next-line no-explicit-any
+export type AnyHandler = (request: Request.Request) => Effect.Effect<Result, any, any>
+
+/**
+ * Any handler table (record, map or pairs).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type AnyTable =
+  | { readonly [code: number]: AnyHandler }
+  | ReadonlyMap<number, AnyHandler>
+  | ReadonlyArray<readonly [number, AnyHandler]>
+
+/**
+ * The typed error of a handler.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type HandlerError<H> = H extends (request: Request.Request) => Effect.Effect<infer _A, infer E, infer _R> ? E
+  : never
+
+/**
+ * The services a handler requires.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type HandlerServices<H> = H extends (request: Request.Request) => Effect.Effect<infer _A, infer _E, infer R> ? R
+  : never
+
+/**
+ * The handlers of a table, as a union.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type TableHandlers<T> = T extends ReadonlyMap<number, infer H> ? H
+  : T extends ReadonlyArray<readonly [number, infer H]> ? H
+  : T[keyof T]
+
+/**
+ * The union of a table's handler errors.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type TableError<T> = HandlerError<TableHandlers<T>>
+
+/**
+ * The union of the services a table's handlers require.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type TableServices<T> = HandlerServices<TableHandlers<T>>
+
+/**
  * The service shape the server reads.
  *
  * @since 0.1.0
@@ -224,7 +289,9 @@ export const notAnEffect = (code: number, value: unknown): InvalidResult =>
   new InvalidResult({ code, received: `returned ${describeValue(value)}, not an Effect` })
 
 /**
- * Builds the handler map, capturing the services the handlers need.
+ * Builds the handler map, capturing the services the handlers need. The
+ * table's error type is the union of its handlers' errors and its
+ * requirements the union of their services, for every table form.
  *
  * @example
  * ```ts
@@ -239,11 +306,14 @@ export const notAnEffect = (code: number, value: unknown): InvalidResult =>
  * @since 0.1.0
  * @category constructors
  */
-export const make = <E = never, R = never>(
-  table: Table<E, R>,
-  options?: Options<E>
-): Effect.Effect<Shape, HandlersError, R> =>
-  Effect.flatMap(Effect.context<R>(), (context) => makeWith(table, context as Context.Context<never>, options))
+export const make = <const T extends AnyTable>(
+  table: T,
+  options?: Options<TableError<T>>
+): Effect.Effect<Shape, HandlersError, TableServices<T>> =>
+  Effect.flatMap(
+    Effect.context<TableServices<T>>(),
+    (context) => makeWith(table as Table<TableError<T>, never>, context as Context.Context<never>, options)
+  )
 
 const isInt32 = (code: number): boolean => Number.isInteger(code) && code >= -2147483648 && code <= 2147483647
 
@@ -300,10 +370,10 @@ const makeWith = <E, R>(
  * @since 0.1.0
  * @category layers
  */
-export const layer = <E = never, R = never>(
-  table: Table<E, R>,
-  options?: Options<E>
-): Layer.Layer<Handlers, HandlersError, R> => Layer.effect(Handlers, make(table, options))
+export const layer = <const T extends AnyTable>(
+  table: T,
+  options?: Options<TableError<T>>
+): Layer.Layer<Handlers, HandlersError, TableServices<T>> => Layer.effect(Handlers, make(table, options))
 
 /**
  * A mutable response for Go-style handlers (`func(req, res) error`).

@@ -42,3 +42,5 @@ export { ClientError } from "./ClientError.ts"
  * @category errors
  */
 export { ServerError } from "./ServerError.ts"
+/** @since 0.1.0 */
+export * as CommandGroup from "./CommandGroup.ts"

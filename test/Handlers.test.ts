@@ -1,6 +1,7 @@
-import { describe, expect, it } from "@effect/vitest"
+import { describe, expect, expectTypeOf, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as SocketServer from "effect/socket/SocketServer"
@@ -75,7 +76,7 @@ describe("Handlers", () => {
 
   it.effect("mapError decides the reply of a typed failure", () =>
     Effect.gen(function*() {
-      const shape = yield* Handlers.make<{ readonly code: number }>(
+      const shape = yield* Handlers.make(
         { 1: () => Effect.fail({ code: 404 }) },
         { mapError: (e) => Response.make({ errorMessage: `E${e.code}`, metadata: { status: String(e.code) } }) }
       )
@@ -155,4 +156,64 @@ describe("Handlers", () => {
         ])
       }))
   }
+
+  describe("types: a table's error and services are the unions of its handlers'", () => {
+    class A extends Context.Service<A, { readonly a: string }>()("test/A") {}
+    class B extends Context.Service<B, { readonly b: string }>()("test/B") {}
+    class NotFound extends Data.TaggedError("NotFound")<{ readonly id: string }> {}
+    class Forbidden extends Data.TaggedError("Forbidden")<{ readonly user: string }> {}
+    const needsA = () => Effect.map(Effect.service(A), (s) => s.a)
+    const needsB = () => Effect.map(Effect.service(B), (s) => s.b)
+
+    it("record form", () => {
+      const layer = Handlers.layer({
+        1: needsA,
+        2: needsB,
+        3: (req) => Effect.fail(new NotFound({ id: Request.text(req) })),
+        4: () => Effect.fail(new Forbidden({ user: "x" }))
+      })
+      expectTypeOf(layer).toEqualTypeOf<Layer.Layer<Handlers.Handlers, Handlers.HandlersError, A | B>>()
+      const made = Handlers.make({ 1: needsA, 3: () => Effect.fail(new NotFound({ id: "" })) }, {
+        mapError: (e) => {
+          expectTypeOf(e).toEqualTypeOf<NotFound>()
+          return e.id
+        }
+      })
+      expectTypeOf(made).toEqualTypeOf<Effect.Effect<Handlers.Shape, Handlers.HandlersError, A>>()
+    })
+
+    it("pairs form, mixing commands and raw handlers", () => {
+      const layer = Handlers.layer([
+        [1, needsA],
+        [2, needsB],
+        [3, () => Effect.fail(new NotFound({ id: "" }))],
+        [4, () => Effect.fail(new Forbidden({ user: "" }))]
+      ])
+      expectTypeOf(layer).toEqualTypeOf<Layer.Layer<Handlers.Handlers, Handlers.HandlersError, A | B>>()
+      Handlers.make([[3, () => Effect.fail(new NotFound({ id: "" }))], [
+        4,
+        () => Effect.fail(new Forbidden({ user: "" }))
+      ]], {
+        mapError: (e) => {
+          expectTypeOf(e).toEqualTypeOf<NotFound | Forbidden>()
+          return e._tag
+        }
+      })
+    })
+
+    it("map form, and a table of no services needs nothing", () => {
+      const map = new Map<number, Handlers.Handler<NotFound, A>>([[1, needsA]])
+      expectTypeOf(Handlers.layer(map)).toEqualTypeOf<Layer.Layer<Handlers.Handlers, Handlers.HandlersError, A>>()
+      expectTypeOf(Handlers.layer({ 1: () => Effect.succeed("PONG") })).toEqualTypeOf<
+        Layer.Layer<Handlers.Handlers, Handlers.HandlersError>
+      >()
+    })
+
+    it("a handler that returns something else is rejected by the types", () => {
+      // @ts-expect-error: a number is not a handler result
+      Handlers.make({ 1: () => Effect.succeed(42) })
+      // @ts-expect-error: a handler takes a Request
+      Handlers.make([[1, (req: string) => Effect.succeed(req)]])
+    })
+  })
 })
