@@ -17,8 +17,8 @@ import * as Message from "../src/Message.ts"
 import * as NodeClient from "../src/node/NodeClient.ts"
 import * as Request from "../src/Request.ts"
 import * as Response from "../src/Response.ts"
+import * as MemoryDialer from "../src/testing/MemoryDialer.ts"
 import * as Wire from "../src/Wire.ts"
-import * as MemoryDialer from "./support/memoryDialer.ts"
 import * as RawServer from "./support/rawServer.ts"
 
 const PING = Request.makeUnsafe(1)

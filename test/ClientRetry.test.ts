@@ -7,7 +7,7 @@ import { TestClock } from "effect/testing"
 import * as Client from "../src/Client.ts"
 import * as Request from "../src/Request.ts"
 import * as Response from "../src/Response.ts"
-import * as MemoryDialer from "./support/memoryDialer.ts"
+import * as MemoryDialer from "../src/testing/MemoryDialer.ts"
 
 const pong = () => Response.ok("PONG")
 const settle = Effect.forEach(Array.from({ length: 20 }), () => Effect.yieldNow, { discard: true })

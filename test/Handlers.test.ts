@@ -10,9 +10,9 @@ import * as Handlers from "../src/Handlers.ts"
 import * as Request from "../src/Request.ts"
 import * as Response from "../src/Response.ts"
 import * as Server from "../src/Server.ts"
+import * as MemorySocket from "../src/testing/MemorySocketServer.ts"
 import * as Wire from "../src/Wire.ts"
 import * as Harness from "./support/harness.ts"
-import * as MemorySocket from "./support/memorySocket.ts"
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
 
@@ -64,7 +64,7 @@ describe("Handlers", () => {
       const app = Server.layer().pipe(
         Layer.provide(Handlers.layer({ 1: () => Effect.map(Effect.service(Greeting), (g) => g.hello) })),
         Layer.provide(Layer.succeed(Greeting)({ hello: "bonjour" })),
-        Layer.provide(Layer.succeed(SocketServer.SocketServer)(mem.layer))
+        Layer.provide(Layer.succeed(SocketServer.SocketServer)(mem.socketServer))
       )
       yield* Layer.build(app)
       yield* Harness.settle

@@ -5,7 +5,7 @@ import * as NodeClient from "../src/node/NodeClient.ts"
 import * as Pipeline from "../src/Pipeline.ts"
 import * as Request from "../src/Request.ts"
 import * as Response from "../src/Response.ts"
-import * as MemoryDialer from "./support/memoryDialer.ts"
+import * as MemoryDialer from "../src/testing/MemoryDialer.ts"
 import * as RawServer from "./support/rawServer.ts"
 
 const echo = (payload: string) => Request.makeUnsafe(2, { payload })
