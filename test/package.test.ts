@@ -135,7 +135,9 @@ describe("npm package", () => {
       )
       // Type-checked against the installed .d.ts files (the project's own tsc, nothing mapped to src).
       node([Path.join(root, "node_modules/typescript/bin/tsc"), "-p", appDir], appDir)
-      expect(node([Path.join(appDir, "main.ts")], appDir).trim()).toBe("PONG hello app 7 function,function,function,function")
+      expect(node([Path.join(appDir, "main.ts")], appDir).trim()).toBe(
+        "PONG hello app 7 function,function,function,function"
+      )
     } finally {
       Fs.rmSync(dir, { recursive: true, force: true })
     }
