@@ -355,7 +355,7 @@ export const handle = <I, A, E, R>(
     const message = Handlers.failureMessage(error)
     const encoded = self.error?.encode(error)
     return encoded !== undefined && Result.isSuccess(encoded)
-      ? Response.makeUnsafe(
+      ? Response.makeUnchecked(
         message,
         new Map([[errorMetadataKey, textDecoder.decode(encoded.success)]]),
         Message.emptyPayload

@@ -44,7 +44,7 @@ export const table: ReadonlyArray<readonly [number, Handlers.Handler<DemoFailure
   [PING, () => Effect.succeed(pong)],
   [ECHO, (req) => Effect.succeed(req.payload)],
   [FAIL, () => Effect.fail(new DemoFailure())],
-  [META, (req) => Effect.succeed(Response.makeUnsafe("", req.metadata, meta))],
+  [META, (req) => Effect.succeed(Response.makeUnchecked("", req.metadata, meta))],
   [SLEEP, (req) => {
     const ms = Number(Request.text(req))
     return Number.isFinite(ms) && ms >= 0

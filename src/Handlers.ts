@@ -408,7 +408,7 @@ const makeWriter = (): ResponseWriter => {
       errorMessage = message
     },
     get response() {
-      return Response.makeUnsafe(errorMessage, metadata ?? Message.emptyMetadata, payload)
+      return Response.makeUnchecked(errorMessage, metadata ?? Message.emptyMetadata, payload)
     }
   }
 }

@@ -44,16 +44,34 @@ export const make = (options?: {
 })
 
 /**
- * Builds a response from validated parts without checks (used by the decoder).
+ * Builds a response from already-validated parts without any check (used by
+ * the decoder), like `Request.makeUnchecked`.
+ *
+ * @example
+ * ```ts
+ * import { Message, Response } from "quasizero"
+ * const res = Response.makeUnchecked("", Message.emptyMetadata, Message.emptyPayload)
+ * ```
  *
  * @since 0.1.0
  * @category constructors
  */
-export const makeUnsafe = (errorMessage: string, metadata: Message.Metadata, payload: Uint8Array): Response => ({
+export const makeUnchecked = (errorMessage: string, metadata: Message.Metadata, payload: Uint8Array): Response => ({
   errorMessage,
   metadata,
   payload
 })
+
+/**
+ * The former name of `makeUnchecked` (it never threw, unlike
+ * `Request.makeUnsafe`).
+ *
+ * @deprecated use `Response.makeUnchecked`.
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeUnsafe: (errorMessage: string, metadata: Message.Metadata, payload: Uint8Array) => Response =
+  makeUnchecked
 
 /**
  * The empty success response (Go's zero `Response`).
@@ -61,7 +79,7 @@ export const makeUnsafe = (errorMessage: string, metadata: Message.Metadata, pay
  * @since 0.1.0
  * @category constants
  */
-export const empty: Response = makeUnsafe("", Message.emptyMetadata, Message.emptyPayload)
+export const empty: Response = makeUnchecked("", Message.emptyMetadata, Message.emptyPayload)
 
 /**
  * A success response carrying a payload (Go's `Set` / `SetString`).
@@ -76,7 +94,7 @@ export const empty: Response = makeUnsafe("", Message.emptyMetadata, Message.emp
  * @category constructors
  */
 export const ok = (payload: Message.PayloadInput): Response =>
-  makeUnsafe("", Message.emptyMetadata, Message.toPayload(payload))
+  makeUnchecked("", Message.emptyMetadata, Message.toPayload(payload))
 
 /**
  * An error response (Go's `SetError`): the message travels as
@@ -92,7 +110,7 @@ export const ok = (payload: Message.PayloadInput): Response =>
  * @category constructors
  */
 export const error = (error: string | { readonly message: string }): Response =>
-  makeUnsafe(typeof error === "string" ? error : error.message, Message.emptyMetadata, Message.emptyPayload)
+  makeUnchecked(typeof error === "string" ? error : error.message, Message.emptyMetadata, Message.emptyPayload)
 
 /**
  * An error response from a Go-style template (Go's `SetErrorf`): `%s`, `%v`,

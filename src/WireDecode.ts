@@ -257,7 +257,7 @@ export const decodeResponseUnsafe = (body: Uint8Array): Response.Response => {
   } finally {
     buf = Message.emptyPayload
   }
-  return Response.makeUnsafe(errorMessage, metadata ?? Message.emptyMetadata, payload)
+  return Response.makeUnchecked(errorMessage, metadata ?? Message.emptyMetadata, payload)
 }
 
 const toResult = <A>(decode: (body: Uint8Array) => A) => (body: Uint8Array): Result.Result<A, WireError> => {

@@ -133,7 +133,7 @@ describe("quasizero call", () => {
 
   it("toJson: a payload that is not UTF-8 shows as base64; metadata keys stay data", () => {
     const bytes = Uint8Array.from([0xff, 0xfe, 0x00, 0x80])
-    const response = Response.makeUnsafe("", new Map([["__proto__", "x"], ["constructor", "y"]]), bytes)
+    const response = Response.makeUnchecked("", new Map([["__proto__", "x"], ["constructor", "y"]]), bytes)
     expect(JSON.parse(toJson(response))).toEqual({
       error_message: "",
       metadata: JSON.parse('{"__proto__":"x","constructor":"y"}'),
