@@ -275,6 +275,7 @@ const describeValue = (value: unknown): string =>
  *
  * @since 0.1.0
  * @category errors
+ * @internal
  */
 export const invalidSuccess = (code: number, value: unknown): InvalidResult =>
   new InvalidResult({ code, received: `succeeded with ${describeValue(value)}` })
@@ -284,6 +285,7 @@ export const invalidSuccess = (code: number, value: unknown): InvalidResult =>
  *
  * @since 0.1.0
  * @category errors
+ * @internal
  */
 export const notAnEffect = (code: number, value: unknown): InvalidResult =>
   new InvalidResult({ code, received: `returned ${describeValue(value)}, not an Effect` })

@@ -105,6 +105,8 @@ describe("npm package", () => {
         effectTarball,
         `@effect/platform-node@${readJson(Path.join(root, "node_modules/@effect/platform-node/package.json")).version}`,
         `@types/node@${readJson(Path.join(root, "node_modules/@types/node/package.json")).version}`,
+        `vitest@${readJson(Path.join(root, "node_modules/vitest/package.json")).version}`,
+        `@effect/vitest@${readJson(Path.join(root, "node_modules/@effect/vitest/package.json")).version}`,
         Path.join(dir, packed[0]!.filename)
       ], appDir)
 
@@ -117,6 +119,12 @@ describe("npm package", () => {
       expect(help).toMatch(/serve/)
 
       Fs.writeFileSync(Path.join(appDir, "main.ts"), app)
+      // The README's Testing block, as a user copies it into their own suite.
+      const readme = Fs.readFileSync(Path.join(root, "README.md"), "utf8")
+      const testing = readme.slice(readme.indexOf("## Testing"))
+      const block = /```ts\n([\s\S]*?)```/.exec(testing)![1]!
+      expect(block).toContain("TestServer.layer")
+      Fs.writeFileSync(Path.join(appDir, "timeouts.test.ts"), block)
       Fs.writeFileSync(
         Path.join(appDir, "tsconfig.json"),
         JSON.stringify({
@@ -130,7 +138,7 @@ describe("npm package", () => {
             types: ["node"],
             allowImportingTsExtensions: true
           },
-          include: ["main.ts"]
+          include: ["main.ts", "timeouts.test.ts"]
         })
       )
       // Type-checked against the installed .d.ts files (the project's own tsc, nothing mapped to src).
@@ -138,6 +146,15 @@ describe("npm package", () => {
       expect(node([Path.join(appDir, "main.ts")], appDir).trim()).toBe(
         "PONG hello app 7 function,function,function,function"
       )
+      // ... and passes on the first try, with the app's vitest and effect.
+      const vitest = ChildProcess.spawnSync(
+        process.execPath,
+        [Path.join(appDir, "node_modules/vitest/vitest.mjs"), "run", "--root", appDir],
+        { cwd: appDir, encoding: "utf8" }
+      )
+      // oxlint-disable-next-line no-control-regex
+      expect(vitest.stdout.replace(/\x1b\[\d+m/g, "")).toMatch(/Tests\s+2 passed/)
+      expect(vitest.status).toBe(0)
     } finally {
       Fs.rmSync(dir, { recursive: true, force: true })
     }
