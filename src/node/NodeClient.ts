@@ -112,8 +112,18 @@ export const make = (options: Options): Effect.Effect<Client.Dialer["Service"], 
  * @category layers
  */
 export const layer = (options: Options & Client.Options): Layer.Layer<Client.Client, Client.ClientError> => {
-  const { host, noDelay, path, port, ...clientOptions } = options
-  return Client.layer(clientOptions).pipe(Layer.provide(layerDialer({ host, noDelay, path, port })))
+  const [clientOptions, where] = splitClientOptions(options)
+  return Client.layer(clientOptions).pipe(Layer.provide(layerDialer(where)))
+}
+
+// The keys of `Client.Options` (from its defaults table, so a new client
+// option needs no change here), apart from where and how to connect.
+const clientKeys = new Set(Object.keys(Client.defaults))
+const splitClientOptions = <O extends object>(options: O & Client.Options): [Client.Options, O] => {
+  const client: Record<string, unknown> = {}
+  const rest: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(options)) (clientKeys.has(key) ? client : rest)[key] = value
+  return [client as Client.Options, rest as O]
 }
 
 /**
@@ -133,19 +143,8 @@ export const layer = (options: Options & Client.Options): Layer.Layer<Client.Cli
 export const layerTls = (
   options: Options & Tls.ConnectionOptions & Client.Options
 ): Layer.Layer<Client.Client, Client.ClientError> => {
-  const {
-    acquireTimeout,
-    connectTimeout,
-    maxFrameSize,
-    maxInFlight,
-    pool,
-    requestTimeout,
-    retry,
-    ...tls
-  } = options
-  return Client.layer({ acquireTimeout, connectTimeout, maxFrameSize, maxInFlight, pool, requestTimeout, retry }).pipe(
-    Layer.provide(layerDialerTls(tls))
-  )
+  const [clientOptions, tls] = splitClientOptions<Options & Tls.ConnectionOptions>(options)
+  return Client.layer(clientOptions).pipe(Layer.provide(layerDialerTls(tls)))
 }
 
 /**

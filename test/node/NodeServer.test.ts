@@ -78,4 +78,29 @@ describe("NodeServer transports", () => {
       expect(error.reason._tag).toBe("SocketServerOpenError")
       expect(String((error.reason.cause as Error).message)).toMatch(/port/)
     }))
+
+  it.live("NodeClient.layer / layerTls give the Client, with client options beside the connection's", () =>
+    Effect.gen(function*() {
+      const server = yield* serve(
+        NodeServer.layerTls({ host: "127.0.0.1", port: 0, key: fixture("tls-key.pem"), cert: fixture("tls-cert.pem") })
+      )
+      const port = Server.portOf(server.address)!
+      const reply = yield* Client.call(Request.makeUnsafe(1)).pipe(
+        Effect.provide(NodeClient.layerTls({
+          host: "127.0.0.1",
+          port,
+          ca: fixture("tls-cert.pem"),
+          servername: "localhost",
+          requestTimeout: "5 seconds",
+          pool: { maxCap: 2 }
+        }))
+      )
+      expect(Response.text(reply)).toBe("PONG")
+      const invalid = yield* Effect.flip(
+        Client.call(Request.makeUnsafe(1)).pipe(
+          Effect.provide(NodeClient.layer({ host: "127.0.0.1", port, pool: { maxCap: 0 } }))
+        )
+      )
+      expect(invalid.reason._tag).toBe("InvalidOption") // the client option reached the Client
+    }))
 })
