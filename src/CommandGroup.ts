@@ -8,7 +8,7 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
-import type * as Layer from "effect/Layer"
+import * as Layer from "effect/Layer"
 import * as Client from "./Client.ts"
 import * as Command from "./Command.ts"
 import * as Handlers from "./Handlers.ts"
@@ -29,7 +29,10 @@ export interface CommandGroup<in out Commands extends Command.Any> {
   readonly toHandlers: <const H extends HandlersFor<Commands>>(
     handlers: H
   ) => ReadonlyArray<readonly [number, Handlers.Handler<never, ServicesOf<H>>]>
-  /** The server side as the `Handlers` layer: every command must be handled. */
+  /**
+   * The server side as the `Handlers` layer: every command must be handled.
+   * Fails with `HandlersError` on two commands sharing a code or a name.
+   */
   readonly toLayer: <const H extends HandlersFor<Commands>>(
     handlers: H
   ) => Layer.Layer<Handlers.Handlers, Handlers.HandlersError, ServicesOf<H>>
@@ -112,10 +115,18 @@ export const make = <const Commands extends ReadonlyArray<Command.Any>>(
     commands.map((command) =>
       Command.handle(command as Command.Command<unknown, unknown, unknown>, handlers[command.name]!)
     )
+  const names = new Set<string>()
+  const duplicate = commands.find((command) => names.size === names.add(command.name).size)
   return {
     commands,
     toHandlers: toHandlers as never,
-    toLayer: ((handlers: never) => Handlers.layer(toHandlers(handlers))) as never
+    toLayer: ((handlers: never) =>
+      duplicate === undefined
+        ? Handlers.layer(toHandlers(handlers))
+        : Layer.effect(
+          Handlers.Handlers,
+          Effect.fail(new Handlers.HandlersError({ reason: new Handlers.DuplicateName({ name: duplicate.name }) }))
+        )) as never
   }
 }
 

@@ -220,12 +220,24 @@ export class NotAFunction extends Data.TaggedError("NotAFunction")<{ readonly co
 }
 
 /**
+ * Two commands of one `CommandGroup` share a name (the key of its handlers).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class DuplicateName extends Data.TaggedError("DuplicateName")<{ readonly name: string }> {
+  override get message(): string {
+    return `two commands named ${JSON.stringify(this.name)}`
+  }
+}
+
+/**
  * Why a handler table was rejected.
  *
  * @since 0.1.0
  * @category errors
  */
-export type HandlersErrorReason = DuplicateCode | InvalidCode | NotAFunction
+export type HandlersErrorReason = DuplicateCode | InvalidCode | NotAFunction | DuplicateName
 
 /**
  * A handler table that cannot be served: building `Handlers.make` /

@@ -101,4 +101,13 @@ describe("CommandGroup", () => {
       )
       expect(error.reason._tag).toBe("DuplicateCode")
     }))
+
+  it.effect("two commands with one name fail the layer with a typed error", () =>
+    Effect.gen(function*() {
+      const Other = Command.make("GetUser", { code: 29, payload: Schema.String, success: Schema.String })
+      const group = CommandGroup.make(GetUser, Other)
+      const error = yield* Effect.flip(Layer.build(group.toLayer({ GetUser: (id) => Effect.succeed(id) })))
+      expect(error.reason._tag).toBe("DuplicateName")
+      expect(error.message).toBe('Handlers: two commands named "GetUser"')
+    }))
 })
