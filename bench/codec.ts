@@ -32,8 +32,8 @@ const PbResponse = root.lookupType("quasizero.Response")
 const kib = new Uint8Array(1024).map((_, i) => i % 251)
 const metadata = { trace: "4bf92f3577b34da6a3ce929d0e0e4736", "content-type": "application/octet-stream" }
 
-const smallReq = Request.make(1, { payload: "hello" })
-const kibReq = Request.make(2, { payload: kib, metadata })
+const smallReq = Request.makeUnsafe(1, { payload: "hello" })
+const kibReq = Request.makeUnsafe(2, { payload: kib, metadata })
 const smallRes = Response.ok("hello")
 const kibRes = Response.make({ payload: kib, metadata })
 

@@ -11,8 +11,7 @@
  *   npm start   (or: node examples/echo.ts)
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Console, Context, Deferred, Effect, Exit, Layer, Scope } from "effect"
-import type { InetAddress } from "effect/net/NetAddress"
+import { Console, Deferred, Effect, Exit, Layer, Scope } from "effect"
 import { Client, Handlers, Request, Response, Server } from "../src/index.ts"
 import { NodeClient, NodeServer } from "../src/node/index.ts"
 
@@ -41,18 +40,18 @@ const program = Effect.gen(function*() {
     ),
     serverScope
   )
-  const address = Context.get(context, Server.Server).address as InetAddress // TCP on 127.0.0.1
+  const port = yield* Effect.provide(Server.port, context) // the ephemeral port
 
   // connect a client and call both commands
   yield* Effect.gen(function*() {
     const client = yield* Client.make()
 
-    const res1 = yield* client.call(Request.make(1, { payload: "hello" }))
+    const res1 = yield* client.call(Request.makeUnsafe(1, { payload: "hello" }))
     yield* Console.log(`server responded to ECHO with ${JSON.stringify(Response.text(res1))}`)
 
-    const res2 = yield* client.call(Request.make(9))
+    const res2 = yield* client.call(Request.makeUnsafe(9))
     yield* Console.log(`server responded to SHUTDOWN with ${JSON.stringify(Response.text(res2))}`)
-  }).pipe(Effect.scoped, Effect.provide(NodeClient.layer({ host: "127.0.0.1", port: address.port })))
+  }).pipe(Effect.scoped, Effect.provide(NodeClient.layerDialer({ host: "127.0.0.1", port })))
 
   yield* Deferred.await(shutdown)
   yield* Scope.close(serverScope, Exit.void)

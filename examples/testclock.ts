@@ -3,13 +3,13 @@
  * gives a slow backend 2 seconds; under TestClock those 2 seconds pass when
  * the test says so, over a real socket, in a few milliseconds of wall time.
  * In a vitest suite, `it.effect` from @effect/vitest provides TestClock for
- * you (see test/ServerConnection.test.ts).
+ * you, and `TestServer.layer` from "quasizero/testing" wires a client to an
+ * in-memory server (see examples/testing.test.ts).
  *
  *   npm run example:testclock
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Console, Context, Deferred, Effect, Fiber, Layer } from "effect"
-import type { InetAddress } from "effect/net/NetAddress"
+import { Console, Deferred, Effect, Fiber, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import { Client, Handlers, Request, Response, Server } from "../src/index.ts"
 import { NodeClient, NodeServer } from "../src/node/index.ts"
@@ -38,11 +38,11 @@ const test = Effect.gen(function*() {
       Layer.provide(NodeServer.layer({ host: "127.0.0.1", port: 0 }))
     )
   )
-  const port = (Context.get(context, Server.Server).address as InetAddress).port
-  const client = yield* Client.make().pipe(Effect.provide(NodeClient.layer({ host: "127.0.0.1", port })))
+  const port = yield* Server.port.pipe(Effect.provide(context))
+  const client = yield* Client.make().pipe(Effect.provide(NodeClient.layerDialer({ host: "127.0.0.1", port })))
 
   const wallStart = Date.now()
-  const call = yield* Effect.forkChild(client.call(Request.make(7)))
+  const call = yield* Effect.forkChild(client.call(Request.makeUnsafe(7)))
   yield* Deferred.await(started) // the request reached the handler: its 2 seconds start now
   yield* TestClock.adjust("1999 millis")
   yield* TestClock.withLive(Effect.sleep("20 millis")) // real time for a reply, were one sent

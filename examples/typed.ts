@@ -7,7 +7,6 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Context, Effect, Layer, Schema } from "effect"
-import type { InetAddress } from "effect/net/NetAddress"
 import { Client, Command, Handlers, Server } from "../src/index.ts"
 import { NodeClient, NodeServer } from "../src/node/index.ts"
 
@@ -46,10 +45,8 @@ const ServerLive = Server.layer().pipe(
 // --- the client -------------------------------------------------------------------
 
 const program = Effect.gen(function*() {
-  const { address } = yield* Server.Server
-  const client = yield* Client.make().pipe(
-    Effect.provide(NodeClient.layer({ host: "127.0.0.1", port: (address as InetAddress).port }))
-  )
+  const port = yield* Server.port
+  const client = yield* Client.make().pipe(Effect.provide(NodeClient.layerDialer({ host: "127.0.0.1", port })))
 
   yield* client.run(Put, { key: "language", value: "TypeScript" })
   const entry = yield* client.run(Get, "language")

@@ -11,8 +11,9 @@
  * `concurrency` = `maxInFlight`): several concurrent callers share one
  * connection (multiplexing; their requests are written coalesced and answered
  * in order), and a new connection opens only when every open one is full.
- * The transport is a `Dialer` service (`NodeClient.layer` on Node); the
- * client itself imports only `effect`.
+ * The transport is a `Dialer` service (`NodeClient.layerDialer` on Node;
+ * `NodeClient.layer` gives the whole `Client`); the client itself imports
+ * only `effect`.
  *
  * Gotchas:
  * - interrupting a call does not cancel it on the server: a written request
@@ -37,11 +38,10 @@ import * as Pool from "effect/Pool"
 import * as Scope from "effect/Scope"
 import * as ClientConnection from "./ClientConnection.ts"
 import { AcquireTimeout, ClientError, ConnectFailed, ConnectTimeout, PoolClosed } from "./ClientError.ts"
-import { config, type Options, resolveOptions } from "./ClientOptions.ts"
+import { config, type Options, type ResolvedOptions, resolveOptions } from "./ClientOptions.ts"
 import { reaper } from "./ClientReaper.ts"
 import * as Command from "./Command.ts"
 import { Dialer } from "./Dialer.ts"
-import type * as Message from "./Message.ts"
 import type * as Request from "./Request.ts"
 import type * as Response from "./Response.ts"
 
@@ -110,7 +110,7 @@ export interface Stats {
  * import { Effect } from "effect"
  * const program = Effect.gen(function*() {
  *   const client = yield* Client.Client
- *   const res = yield* client.call(Request.make(2, { payload: "hi" }))
+ *   const res = yield* client.call(Request.makeUnsafe(2, { payload: "hi" }))
  *   return Response.text(res) // "hi"
  * })
  * ```
@@ -131,8 +131,7 @@ export class Client extends Context.Service<Client, {
    */
   readonly run: <I, A, E>(
     command: Command.Command<I, A, E>,
-    input: I,
-    metadata?: Message.MetadataInput | undefined
+    ...args: Command.RunArgs<I>
   ) => Effect.Effect<A, E | Command.CommandError | ClientError>
   /** Pool statistics. */
   readonly stats: Effect.Effect<Stats>
@@ -153,8 +152,8 @@ type Connection = ClientConnection.Connection
  * import { Effect } from "effect"
  * const program = Effect.gen(function*() {
  *   const client = yield* Client.make({ pool: { maxCap: 4 } })
- *   return yield* client.call(Request.make(1))
- * }).pipe(Effect.scoped, Effect.provide(NodeClient.layer({ host: "127.0.0.1", port: 7475 })))
+ *   return yield* client.call(Request.makeUnsafe(1))
+ * }).pipe(Effect.scoped, Effect.provide(NodeClient.layerDialer({ host: "127.0.0.1", port: 7475 })))
  * ```
  *
  * @since 0.1.0
@@ -165,8 +164,19 @@ export const make: (
 ) => Effect.Effect<Client["Service"], ClientError, Scope.Scope | Dialer> = Effect.fn("Quasizero.Client.make")(
   function*(options?: Options | undefined) {
     const dialer = yield* Dialer
+    const resolved = yield* resolveOptions(options, dialer.address)
+    // `retry` also covers opening the first `pool.initialSize` connections, so
+    // a client may start before its server (every connect error has
+    // `maybeProcessed: false`); each attempt builds a fresh pool.
+    return yield* resolved.retry === undefined
+      ? build(dialer, resolved)
+      : Effect.retry(build(dialer, resolved), { schedule: resolved.retry, while: (e) => !e.maybeProcessed })
+  }
+)
+
+const build = Effect.fnUntraced(
+  function*(dialer: Dialer["Service"], resolved: ResolvedOptions) {
     const address = dialer.address
-    const resolved = yield* resolveOptions(options, address)
     // The client's own scope, closed at once if `make` fails.
     const scope = yield* Scope.fork(yield* Effect.scope)
     const clock = yield* Clock.Clock
@@ -303,9 +313,9 @@ export const make: (
       pipeline: retryOptions === undefined
         ? pipelineAny
         : (requests) => Effect.retry(pipelineAny(requests), retryOptions),
-      run: (command, input, metadata) =>
+      run: (command, ...[input, metadata]) =>
         Effect.flatMap(
-          Command.request(command, input, metadata),
+          Command.request(command, input as Command.Input<typeof command>, metadata),
           (request) => Effect.flatMap(call(request), (response) => Command.decodeResponse(command, response))
         ),
       stats: Effect.map(Pool.stats(created), (stats) => {
@@ -318,7 +328,7 @@ export const make: (
 )
 
 /**
- * The client as a layer; needs a `Dialer` (`NodeClient.layer`).
+ * The client as a layer; needs a `Dialer` (`NodeClient.layerDialer`).
  *
  * @example
  * ```ts
@@ -326,7 +336,7 @@ export const make: (
  * import { NodeClient } from "quasizero/node"
  * import { Layer } from "effect"
  * const ClientLive = Client.layer({ requestTimeout: "5 seconds" }).pipe(
- *   Layer.provide(NodeClient.layer({ host: "127.0.0.1", port: 7475 }))
+ *   Layer.provide(NodeClient.layerDialer({ host: "127.0.0.1", port: 7475 }))
  * )
  * ```
  *
@@ -368,7 +378,7 @@ export const layerConfig = (
  * @example
  * ```ts
  * import { Client, Request } from "quasizero"
- * const pong = Client.call(Request.make(1))
+ * const pong = Client.call(Request.makeUnsafe(1))
  * ```
  *
  * @since 0.1.0
@@ -384,7 +394,7 @@ export const call = (request: Request.Request): Effect.Effect<Response.Response,
  * @example
  * ```ts
  * import { Client, Request } from "quasizero"
- * const both = Client.pipeline([Request.make(1), Request.make(2, { payload: "x" })])
+ * const both = Client.pipeline([Request.makeUnsafe(1), Request.makeUnsafe(2, { payload: "x" })])
  * ```
  *
  * @since 0.1.0
@@ -412,7 +422,6 @@ export const pipeline = (
  */
 export const run = <I, A, E>(
   command: Command.Command<I, A, E>,
-  input: I,
-  metadata?: Message.MetadataInput | undefined
+  ...args: Command.RunArgs<I>
 ): Effect.Effect<A, E | Command.CommandError | ClientError, Client> =>
-  Client.use((client) => client.run(command, input, metadata))
+  Client.use((client) => client.run(command, ...args))

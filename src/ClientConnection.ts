@@ -20,6 +20,7 @@
  *   there is no timer per request.
  *
  * @since 0.1.0
+ * @internal
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"

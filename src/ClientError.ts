@@ -289,9 +289,9 @@ const TypeId = "~quasizero/ClientError"
  * ```ts
  * import { Client, Request } from "quasizero"
  * import { Effect } from "effect"
- * const program = Client.call(Request.make(1)).pipe(
+ * const program = Client.call(Request.makeUnsafe(1)).pipe(
  *   Effect.catchTag("ClientError", (e) =>
- *     e.maybeProcessed ? Effect.fail(e) : Client.call(Request.make(1))
+ *     e.maybeProcessed ? Effect.fail(e) : Client.call(Request.makeUnsafe(1))
  *   )
  * )
  * ```
@@ -369,7 +369,7 @@ export class RemoteError extends Data.TaggedError("RemoteError")<{ readonly resp
  * ```ts
  * import { Client, Request } from "quasizero"
  * import { Effect } from "effect"
- * const pong = Client.call(Request.make(1)).pipe(Effect.flatMap(Client.ensureOk))
+ * const pong = Client.call(Request.makeUnsafe(1)).pipe(Effect.flatMap(Client.ensureOk))
  * ```
  *
  * @since 0.1.0

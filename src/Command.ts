@@ -16,7 +16,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
-import type * as Handlers from "./Handlers.ts"
+import * as Handlers from "./Handlers.ts"
 import * as Message from "./Message.ts"
 import * as Request from "./Request.ts"
 import * as Response from "./Response.ts"
@@ -230,8 +230,8 @@ const toCodec = <A>(input: CodecInput<A>): Codec<A> => {
  * @since 0.1.0
  * @category models
  */
-export interface Command<in out I, in out A, in out E> {
-  readonly name: string
+export interface Command<in out I, in out A, in out E, out Name extends string = string> {
+  readonly name: Name
   readonly code: number
   readonly payload: Codec<I>
   readonly success: Codec<A>
@@ -242,6 +242,56 @@ export interface Command<in out I, in out A, in out E> {
     handler: (input: I, request: Request.Request) => Effect.Effect<A, E, R>
   ) => readonly [number, Handlers.Handler<never, R>]
 }
+
+/**
+ * Any command: what groups and helpers accept.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+// oxlint-disable-next-line no-explicit-any
+export type Any = Command<any, any, any, string> | Command<any, any, never, string>
+
+/**
+ * The input type of a command.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type Input<C> = C extends Command<infer I, infer _A, infer _E, infer _N> ? I : never
+
+/**
+ * The success type of a command.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type Success<C> = C extends Command<infer _I, infer A, infer _E, infer _N> ? A : never
+
+/**
+ * The typed error of a command.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type Failure<C> = C extends Command<infer _I, infer _A, infer E, infer _N> ? E : never
+
+/**
+ * The arguments after the command when running it: the input (optional when
+ * the command takes none) and optional metadata.
+ *
+ * @example
+ * ```ts
+ * import type { Command } from "quasizero"
+ * type NoInput = Command.RunArgs<void> // [input?: void, metadata?: ...]
+ * type WithInput = Command.RunArgs<string> // [input: string, metadata?: ...]
+ * ```
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type RunArgs<I> = [I] extends [void] ? [input?: I, metadata?: Message.MetadataInput | undefined]
+  : [input: I, metadata?: Message.MetadataInput | undefined]
 
 /**
  * Defines a command. `payload` and `success` take a Schema (JSON; raw bytes for
@@ -259,16 +309,16 @@ export interface Command<in out I, in out A, in out E> {
  * @since 0.1.0
  * @category constructors
  */
-export const make = <I = void, A = void, E = never>(
-  name: string,
+export const make = <const Name extends string, I = void, A = void, E = never>(
+  name: Name,
   options: {
     readonly code: number
     readonly payload?: CodecInput<I> | undefined
     readonly success?: CodecInput<A> | undefined
     readonly error?: Schema.Codec<E, any, never, never> | undefined
   }
-): Command<I, A, E> => {
-  const self: Command<I, A, E> = {
+): Command<I, A, E, Name> => {
+  const self: Command<I, A, E, Name> = {
     name,
     code: Message.checkCode(options.code),
     payload: options.payload === undefined ? (none as unknown as Codec<I>) : toCodec(options.payload),
@@ -278,12 +328,6 @@ export const make = <I = void, A = void, E = never>(
   }
   return self
 }
-
-const messageOf = (error: unknown): string =>
-  typeof error === "object" && error !== null && typeof (error as { message?: unknown }).message === "string"
-    && (error as { message: string }).message !== ""
-    ? (error as { message: string }).message
-    : String((error as { _tag?: unknown })?._tag ?? error)
 
 /**
  * The server side: a `[code, handler]` entry for `Handlers.make` /
@@ -308,10 +352,10 @@ export const handle = <I, A, E, R>(
   handler: (input: I, request: Request.Request) => Effect.Effect<A, E, R>
 ): readonly [number, Handlers.Handler<never, R>] => {
   const fail = (error: E): Response.Response => {
-    const message = messageOf(error)
+    const message = Handlers.failureMessage(error)
     const encoded = self.error?.encode(error)
     return encoded !== undefined && Result.isSuccess(encoded)
-      ? Response.makeUnsafe(
+      ? Response.makeUnchecked(
         message,
         new Map([[errorMetadataKey, textDecoder.decode(encoded.success)]]),
         Message.emptyPayload
@@ -347,7 +391,7 @@ export const request = <I, A, E>(
 ): Effect.Effect<Request.Request, CommandError> => {
   const encoded = self.payload.encode(input)
   return Result.isSuccess(encoded)
-    ? Effect.succeed(Request.makeUnsafe(self.code, Message.toMetadata(metadata), encoded.success))
+    ? Effect.succeed(Request.makeUnchecked(self.code, Message.toMetadata(metadata), encoded.success))
     : Effect.fail(new CommandError({ reason: new InvalidPayload({ command: self.name, issue: encoded.failure }) }))
 }
 

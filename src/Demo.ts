@@ -4,8 +4,11 @@
  * 1 PING → `PONG`; 2 ECHO → the request payload; 3 FAIL → error
  * `something went wrong`; 4 META → the request metadata, payload `META`;
  * 5 SLEEP → sleeps the payload's decimal milliseconds, then `SLEPT`.
+ * Internal: the CLI's demo set, not part of the package's API (not exported
+ * from the root index).
  *
  * @since 0.1.0
+ * @internal
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -33,12 +36,6 @@ class DemoFailure {
 /**
  * The demo handlers as a table for `Handlers.make` / `Handlers.layer`.
  *
- * @example
- * ```ts
- * import { Demo, Handlers } from "quasizero"
- * const HandlersLive = Handlers.layer(Demo.table)
- * ```
- *
  * @since 0.1.0
  * @category constructors
  */
@@ -46,7 +43,7 @@ export const table: ReadonlyArray<readonly [number, Handlers.Handler<DemoFailure
   [PING, () => Effect.succeed(pong)],
   [ECHO, (req) => Effect.succeed(req.payload)],
   [FAIL, () => Effect.fail(new DemoFailure())],
-  [META, (req) => Effect.succeed(Response.makeUnsafe("", req.metadata, meta))],
+  [META, (req) => Effect.succeed(Response.makeUnchecked("", req.metadata, meta))],
   [SLEEP, (req) => {
     const ms = sleepMillis(req.payload)
     return ms === undefined
@@ -112,4 +109,4 @@ const meta = new TextEncoder().encode("META")
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<Handlers.Handlers> = Handlers.layer(table)
+export const layer: Layer.Layer<Handlers.Handlers, Handlers.HandlersError> = Handlers.layer(table)

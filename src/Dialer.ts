@@ -18,8 +18,8 @@ import type * as Socket from "effect/socket/Socket"
  *
  * **Details**
  *
- * `NodeClient.layer({ host, port })` / `{ path }` dial TCP / Unix sockets and
- * `NodeClient.layerTls` dials TLS. For anything else (a proxy, a tunnel, a
+ * `NodeClient.layerDialer({ host, port })` / `{ path }` dial TCP / Unix sockets and
+ * `NodeClient.layerDialerTls` dials TLS. For anything else (a proxy, a tunnel, a
  * test transport) provide a `Dialer` whose `dial` builds the socket: e.g. open
  * a `Duplex` through an HTTP `CONNECT` proxy and wrap it with
  * `NodeSocket.fromDuplex`, or use `NodeSocket.makeTls({ socket, ... })` over
@@ -32,7 +32,7 @@ import type * as Socket from "effect/socket/Socket"
  * import { NodeSocket } from "@effect/platform-node"
  * import { Layer } from "effect"
  *
- * // TLS by hand (NodeClient.layerTls does the same):
+ * // TLS by hand (NodeClient.layerDialerTls does the same):
  * const TlsDialer = Layer.succeed(Client.Dialer)({
  *   address: "db.internal:7475",
  *   dial: NodeSocket.makeTls({ host: "db.internal", port: 7475, servername: "db.internal" })

@@ -13,6 +13,7 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Message from "./Message.ts"
@@ -55,6 +56,71 @@ export type Table<E, R> =
   | ReadonlyArray<readonly [number, Handler<E, R>]>
 
 /**
+ * Any handler, whatever its error and services: the constraint of a table
+ * before inference.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+// oxlint-disable-next-line no-explicit-any
+export type AnyHandler = (request: Request.Request) => Effect.Effect<Result, any, any>
+
+/**
+ * Any handler table (record, map or pairs).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type AnyTable =
+  | { readonly [code: number]: AnyHandler }
+  | ReadonlyMap<number, AnyHandler>
+  | ReadonlyArray<readonly [number, AnyHandler]>
+
+/**
+ * The typed error of a handler.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type HandlerError<H> = H extends (request: Request.Request) => Effect.Effect<infer _A, infer E, infer _R> ? E
+  : never
+
+/**
+ * The services a handler requires.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type HandlerServices<H> = H extends (request: Request.Request) => Effect.Effect<infer _A, infer _E, infer R> ? R
+  : never
+
+/**
+ * The handlers of a table, as a union.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type TableHandlers<T> = T extends ReadonlyMap<number, infer H> ? H
+  : T extends ReadonlyArray<readonly [number, infer H]> ? H
+  : T[keyof T]
+
+/**
+ * The union of a table's handler errors.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type TableError<T> = HandlerError<TableHandlers<T>>
+
+/**
+ * The union of the services a table's handlers require.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type TableServices<T> = HandlerServices<TableHandlers<T>>
+
+/**
  * The service shape the server reads.
  *
  * @since 0.1.0
@@ -86,19 +152,160 @@ export class Handlers extends Context.Service<Handlers, Shape>()("quasizero/Hand
 export interface Options<E> {
   /**
    * The reply for a typed failure: a message, or a whole `Response` (for
-   * instance to keep metadata). Default: the error's `message` when it has a
-   * string one, else `String(error)`.
+   * instance to keep metadata). Default: `Handlers.failureMessage` (the
+   * error's `message`, its `_tag`, or the value as JSON).
    */
   readonly mapError?: ((error: E) => string | Response.Response) | undefined
 }
 
-const defaultMessage = (error: unknown): string =>
-  typeof error === "object" && error !== null && typeof (error as { message?: unknown }).message === "string"
-    ? (error as { message: string }).message
-    : String(error)
+/**
+ * How a typed failure without `mapError` becomes the reply's `error_message`,
+ * never empty (an empty `error_message` would read as a success): a non-empty
+ * string as it is; else a non-empty string `message`; else a string `_tag`;
+ * else the value as JSON (`{ code: 42 }` → `{"code":42}`); else `String(error)`;
+ * else `"handler failed"`.
+ *
+ * @example
+ * ```ts
+ * import { Handlers } from "quasizero"
+ * Handlers.failureMessage(new Error("boom")) // "boom"
+ * Handlers.failureMessage({ _tag: "NotFound" }) // "NotFound"
+ * Handlers.failureMessage({ code: 42 }) // '{"code":42}'
+ * ```
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const failureMessage = (error: unknown): string => {
+  if (typeof error === "string" && error.length > 0) return error
+  if (typeof error === "object" && error !== null) {
+    const { message, _tag } = error as { readonly message?: unknown; readonly _tag?: unknown }
+    if (typeof message === "string" && message.length > 0) return message
+    if (typeof _tag === "string" && _tag.length > 0) return _tag
+  }
+  let json: string | undefined
+  try {
+    json = JSON.stringify(error)
+  } catch {
+    json = undefined
+  }
+  if (json !== undefined && json !== "{}" && json !== '""') return json
+  const text = String(error)
+  return text.length > 0 && text !== "[object Object]" ? text : "handler failed"
+}
+
+// -----------------------------------------------------------------------------
+// errors
+// -----------------------------------------------------------------------------
+
+/** @since 0.1.0 @category errors */
+export class DuplicateCode extends Data.TaggedError("DuplicateCode")<{ readonly code: number }> {
+  override get message(): string {
+    return `duplicate handler for code ${this.code}`
+  }
+}
+
+/** @since 0.1.0 @category errors */
+export class InvalidCode extends Data.TaggedError("InvalidCode")<{ readonly key: string }> {
+  override get message(): string {
+    return `key ${JSON.stringify(this.key)} is not an int32 code`
+  }
+}
+
+/** @since 0.1.0 @category errors */
+export class NotAFunction extends Data.TaggedError("NotAFunction")<{ readonly code: number }> {
+  override get message(): string {
+    return `handler for code ${this.code} is not a function`
+  }
+}
 
 /**
- * Builds the handler map, capturing the services the handlers need.
+ * Two commands of one `CommandGroup` share a name (the key of its handlers).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class DuplicateName extends Data.TaggedError("DuplicateName")<{ readonly name: string }> {
+  override get message(): string {
+    return `two commands named ${JSON.stringify(this.name)}`
+  }
+}
+
+/**
+ * Why a handler table was rejected.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type HandlersErrorReason = DuplicateCode | InvalidCode | NotAFunction | DuplicateName
+
+/**
+ * A handler table that cannot be served: building `Handlers.make` /
+ * `Handlers.layer` fails with it (a typed error of the layer, not a defect).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Handlers } from "quasizero"
+ * const h = () => Effect.void
+ * const failed = Handlers.make([[1, h], [1, h]]).pipe(
+ *   Effect.catchTag("HandlersError", (e) => Effect.succeed(e.reason._tag)) // "DuplicateCode"
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class HandlersError extends Data.TaggedError("HandlersError")<{ readonly reason: HandlersErrorReason }> {
+  override get message(): string {
+    return `Handlers: ${this.reason.message}`
+  }
+}
+
+/**
+ * A handler succeeded with something that is not a `Response`, bytes, a
+ * string or void, or returned something that is not an Effect: the cause of
+ * its `HandlerDefect` (an `internal error` reply).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidResult extends Data.TaggedError("InvalidResult")<{
+  readonly code: number
+  readonly received: string
+}> {
+  override get message(): string {
+    return `handler for code ${this.code} ${this.received}: expected a Response, bytes, a string or void`
+  }
+}
+
+const describeValue = (value: unknown): string =>
+  value === null ? "null" : Array.isArray(value) ? "an array" : typeof value === "object" ? "an object" : typeof value
+
+/**
+ * The defect for a handler that succeeded with an invalid value.
+ *
+ * @since 0.1.0
+ * @category errors
+ * @internal
+ */
+export const invalidSuccess = (code: number, value: unknown): InvalidResult =>
+  new InvalidResult({ code, received: `succeeded with ${describeValue(value)}` })
+
+/**
+ * The defect for a handler that returned something other than an Effect.
+ *
+ * @since 0.1.0
+ * @category errors
+ * @internal
+ */
+export const notAnEffect = (code: number, value: unknown): InvalidResult =>
+  new InvalidResult({ code, received: `returned ${describeValue(value)}, not an Effect` })
+
+/**
+ * Builds the handler map, capturing the services the handlers need. The
+ * table's error type is the union of its handlers' errors and its
+ * requirements the union of their services, for every table form.
  *
  * @example
  * ```ts
@@ -113,40 +320,55 @@ const defaultMessage = (error: unknown): string =>
  * @since 0.1.0
  * @category constructors
  */
-export const make = <E = never, R = never>(
-  table: Table<E, R>,
-  options?: Options<E>
-): Effect.Effect<Shape, never, R> =>
-  Effect.map(Effect.context<R>(), (context) => makeWith(table, context as Context.Context<never>, options))
+export const make = <const T extends AnyTable>(
+  table: T,
+  options?: Options<TableError<T>>
+): Effect.Effect<Shape, HandlersError, TableServices<T>> =>
+  Effect.flatMap(
+    Effect.context<TableServices<T>>(),
+    (context) => makeWith(table as Table<TableError<T>, never>, context as Context.Context<never>, options)
+  )
 
-const makeWith = <E, R>(table: Table<E, R>, context: Context.Context<never>, options?: Options<E>): Shape => {
+const isInt32 = (code: number): boolean => Number.isInteger(code) && code >= -2147483648 && code <= 2147483647
+
+const makeWith = <E, R>(
+  table: Table<E, R>,
+  context: Context.Context<never>,
+  options?: Options<E>
+): Effect.Effect<Shape, HandlersError> => {
   const handlers = new Map<number, Handler<unknown>>()
-  const add = (code: number, handler: Handler<E, R>) => {
-    Message.checkCode(code)
-    if (handlers.has(code)) throw new Error(`Handlers: duplicate handler for code ${code}`)
-    if (typeof handler !== "function") throw new Error(`Handlers: handler for code ${code} is not a function`)
+  const add = (key: string, code: number, handler: Handler<E, R>): HandlersErrorReason | undefined => {
+    if (!isInt32(code)) return new InvalidCode({ key })
+    if (handlers.has(code)) return new DuplicateCode({ code })
+    if (typeof handler !== "function") return new NotAFunction({ code })
     handlers.set(code, handler as unknown as Handler<unknown>)
+    return undefined
   }
+  let rejected: HandlersErrorReason | undefined
   if (Array.isArray(table)) {
-    for (const [code, handler] of table as ReadonlyArray<readonly [number, Handler<E, R>]>) add(code, handler)
+    for (const [code, handler] of table as ReadonlyArray<readonly [number, Handler<E, R>]>) {
+      rejected ??= add(String(code), code, handler)
+    }
   } else if (table instanceof Map) {
-    for (const [code, handler] of table) add(code, handler)
+    for (const [code, handler] of table) rejected ??= add(String(code), code, handler)
   } else {
     for (const key of Object.keys(table)) {
       const code = Number(key)
-      if (String(code) !== key) throw new Error(`Handlers: key ${JSON.stringify(key)} is not an int32 code`)
-      add(code, (table as { readonly [code: number]: Handler<E, R> })[code]!)
+      rejected ??= String(code) !== key
+        ? new InvalidCode({ key })
+        : add(key, code, (table as { readonly [code: number]: Handler<E, R> })[code]!)
     }
   }
+  if (rejected !== undefined) return Effect.fail(new HandlersError({ reason: rejected }))
   const mapError = options?.mapError
-  return {
+  return Effect.succeed({
     handlers,
     context,
     toResponse: (error) => {
-      const mapped = mapError === undefined ? defaultMessage(error) : mapError(error as E)
+      const mapped = mapError === undefined ? failureMessage(error) : mapError(error as E)
       return typeof mapped === "string" ? Response.error(mapped) : mapped
     }
-  }
+  })
 }
 
 /**
@@ -162,10 +384,10 @@ const makeWith = <E, R>(table: Table<E, R>, context: Context.Context<never>, opt
  * @since 0.1.0
  * @category layers
  */
-export const layer = <E = never, R = never>(
-  table: Table<E, R>,
-  options?: Options<E>
-): Layer.Layer<Handlers, never, R> => Layer.effect(Handlers, make(table, options))
+export const layer = <const T extends AnyTable>(
+  table: T,
+  options?: Options<TableError<T>>
+): Layer.Layer<Handlers, HandlersError, TableServices<T>> => Layer.effect(Handlers, make(table, options))
 
 /**
  * A mutable response for Go-style handlers (`func(req, res) error`).
@@ -200,7 +422,7 @@ const makeWriter = (): ResponseWriter => {
       errorMessage = message
     },
     get response() {
-      return Response.makeUnsafe(errorMessage, metadata ?? Message.emptyMetadata, payload)
+      return Response.makeUnchecked(errorMessage, metadata ?? Message.emptyMetadata, payload)
     }
   }
 }
@@ -247,7 +469,7 @@ export class WriterFailure<E> {
     this.partial = partial
   }
   get message(): string {
-    return defaultMessage(this.error)
+    return failureMessage(this.error)
   }
 }
 
@@ -270,13 +492,23 @@ export const failureResponse = (shape: Shape, error: unknown): Response.Response
 }
 
 /**
- * Normalises what a handler returned into a `Response`.
+ * Normalises what a handler succeeded with into a `Response`; `undefined`
+ * when the value is not a `Result` (the server then answers `internal error`
+ * and reports a `HandlerDefect` caused by `InvalidResult`).
+ *
+ * @example
+ * ```ts
+ * import { Handlers } from "quasizero"
+ * Handlers.toResponse("PONG")?.payload // the bytes of "PONG"
+ * Handlers.toResponse(undefined) // Response.empty: an empty OK reply
+ * Handlers.toResponse(42 as never) // undefined: not a handler result
+ * ```
  *
  * @since 0.1.0
  * @category conversions
  */
-export const toResponse = (result: Result): Response.Response => {
+export const toResponse = (result: Result): Response.Response | undefined => {
   if (result === undefined) return Response.empty
   if (typeof result === "string" || result instanceof Uint8Array) return Response.ok(result)
-  return result
+  return Response.isResponse(result) ? result : undefined
 }

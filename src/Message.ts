@@ -104,14 +104,15 @@ export class InvalidMetadata extends Data.TaggedError("InvalidMetadata")<{ reado
 export type MessageErrorReason = InvalidCode | InvalidPayload | InvalidMetadata
 
 /**
- * Raised (thrown) by `Request.make` / `Response.make` on values Go could not
- * represent; branch on `error.reason._tag`.
+ * The failure of `Request.make` (thrown by `Request.makeUnsafe` and
+ * `Response.make`) on values Go could not represent; branch on
+ * `error.reason._tag`.
  *
  * @example
  * ```ts
  * import { Request, Message } from "quasizero"
  * try {
- *   Request.make(2 ** 31)
+ *   Request.makeUnsafe(2 ** 31)
  * } catch (e) {
  *   if (e instanceof Message.MessageError) console.log(e.reason._tag) // "InvalidCode"
  * }

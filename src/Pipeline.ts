@@ -25,7 +25,7 @@ const TypeId = "~quasizero/Pipeline"
  * @example
  * ```ts
  * import { Pipeline, Request } from "quasizero"
- * const p = Pipeline.make(Request.make(1), Request.make(2, { payload: "x" }))
+ * const p = Pipeline.make(Request.makeUnsafe(1), Request.makeUnsafe(2, { payload: "x" }))
  * p.size // 2
  * ```
  *
@@ -103,7 +103,7 @@ export const isPipeline = (u: unknown): u is Pipeline => Predicate.hasProperty(u
  * @example
  * ```ts
  * import { Pipeline, Request } from "quasizero"
- * const p = Pipeline.empty.pipe(Pipeline.call(Request.make(1)), Pipeline.call(Request.make(1)))
+ * const p = Pipeline.empty.pipe(Pipeline.call(Request.makeUnsafe(1)), Pipeline.call(Request.makeUnsafe(1)))
  * p.size // 2
  * ```
  *
@@ -121,7 +121,7 @@ export const call: {
  * @example
  * ```ts
  * import { Pipeline, Request } from "quasizero"
- * const p = Pipeline.make(Request.make(1), Request.make(1))
+ * const p = Pipeline.make(Request.makeUnsafe(1), Request.makeUnsafe(1))
  * ```
  *
  * @since 0.1.0
@@ -135,7 +135,7 @@ export const make = (...requests: ReadonlyArray<Request.Request>): Pipeline => f
  * @example
  * ```ts
  * import { Pipeline, Request } from "quasizero"
- * const p = Pipeline.fromIterable([1, 2, 3].map(() => Request.make(1)))
+ * const p = Pipeline.fromIterable([1, 2, 3].map(() => Request.makeUnsafe(1)))
  * p.size // 3
  * ```
  *
@@ -154,7 +154,7 @@ export const fromIterable = (requests: Iterable<Request.Request>): Pipeline => {
  * @example
  * ```ts
  * import { Pipeline, Request } from "quasizero"
- * Pipeline.reset(Pipeline.make(Request.make(1))).size // 0
+ * Pipeline.reset(Pipeline.make(Request.makeUnsafe(1))).size // 0
  * ```
  *
  * @since 0.1.0
@@ -168,7 +168,7 @@ export const reset = (_self: Pipeline): Pipeline => empty
  * @example
  * ```ts
  * import { Pipeline, Request } from "quasizero"
- * Pipeline.requests(Pipeline.make(Request.make(7)))[0]!.code // 7
+ * Pipeline.requests(Pipeline.make(Request.makeUnsafe(7)))[0]!.code // 7
  * ```
  *
  * @since 0.1.0
@@ -187,7 +187,7 @@ export const requests = (self: Pipeline): ReadonlyArray<Request.Request> => (sel
  * import { Effect } from "effect"
  * const program = Effect.gen(function*() {
  *   const client = yield* Client.Client
- *   const batch = yield* Pipeline.make(Request.make(1), Request.make(1)).pipe(Pipeline.execWith(client))
+ *   const batch = yield* Pipeline.make(Request.makeUnsafe(1), Request.makeUnsafe(1)).pipe(Pipeline.execWith(client))
  *   return batch.length // 2
  * })
  * ```
@@ -210,7 +210,7 @@ export const execWith: {
  * @example
  * ```ts
  * import { Pipeline, Request } from "quasizero"
- * const program = Pipeline.exec(Pipeline.make(Request.make(1), Request.make(2, { payload: "x" })))
+ * const program = Pipeline.exec(Pipeline.make(Request.makeUnsafe(1), Request.makeUnsafe(2, { payload: "x" })))
  * ```
  *
  * @since 0.1.0

@@ -6,6 +6,7 @@
  *
  * @since 0.1.0
  */
+import * as Effect from "effect/Effect"
 import * as Message from "./Message.ts"
 
 /**
@@ -19,38 +20,70 @@ export interface Request {
 }
 
 /**
- * Builds a request. Throws `MessageError` when `code` is not an int32, the
- * payload is not bytes or a string, or metadata holds a non-string.
+ * What `make` / `makeUnsafe` accept besides the code.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly payload?: Message.PayloadInput | undefined
+  readonly metadata?: Message.MetadataInput | undefined
+}
+
+/**
+ * Builds a request, or throws `MessageError` when `code` is not an int32
+ * (`2 ** 31`, `1.5`), the payload is not bytes or a string, or metadata holds
+ * a non-string. For literal codes this cannot throw; for computed ones, or
+ * inside an Effect, prefer `make`.
  *
  * @example
  * ```ts
  * import { Request } from "quasizero"
- * const req = Request.make(2, { payload: "hello", metadata: { trace: "abc" } })
+ * const req = Request.makeUnsafe(2, { payload: "hello", metadata: { trace: "abc" } })
  * ```
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (
-  code: number,
-  options?: {
-    readonly payload?: Message.PayloadInput | undefined
-    readonly metadata?: Message.MetadataInput | undefined
-  }
-): Request => ({
+export const makeUnsafe = (code: number, options?: Options): Request => ({
   code: Message.checkCode(code),
   metadata: Message.toMetadata(options?.metadata),
   payload: Message.toPayload(options?.payload)
 })
 
 /**
- * Builds a request from already-validated parts without checks (used by the
- * decoder; prefer `make`).
+ * Builds a request as an Effect: fails with a typed `MessageError` where
+ * `makeUnsafe` throws.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Client, Request } from "quasizero"
+ * declare const code: number // computed, maybe out of range
+ * const program = Request.make(code, { payload: "hi" }).pipe(Effect.flatMap(Client.call))
+ * // Effect<Response, MessageError | ClientError, Client>
+ * ```
  *
  * @since 0.1.0
  * @category constructors
  */
-export const makeUnsafe = (code: number, metadata: Message.Metadata, payload: Uint8Array): Request => ({
+export const make = (code: number, options?: Options): Effect.Effect<Request, Message.MessageError> =>
+  Effect.try({ try: () => makeUnsafe(code, options), catch: (e) => e as Message.MessageError })
+
+/**
+ * Builds a request from already-validated parts without any check (used by
+ * the decoder; prefer `make` or `makeUnsafe`).
+ *
+ * @example
+ * ```ts
+ * import { Message, Request } from "quasizero"
+ * const req = Request.makeUnchecked(1, Message.emptyMetadata, Message.emptyPayload)
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeUnchecked = (code: number, metadata: Message.Metadata, payload: Uint8Array): Request => ({
   code,
   metadata,
   payload
@@ -62,7 +95,7 @@ export const makeUnsafe = (code: number, metadata: Message.Metadata, payload: Ui
  * @example
  * ```ts
  * import { Request } from "quasizero"
- * Request.getMeta(Request.make(1, { metadata: { k: "v" } }), "k") // "v"
+ * Request.getMeta(Request.makeUnsafe(1, { metadata: { k: "v" } }), "k") // "v"
  * ```
  *
  * @since 0.1.0
@@ -76,7 +109,7 @@ export const getMeta = (self: Request, key: string): string | undefined => self.
  * @example
  * ```ts
  * import { Request } from "quasizero"
- * const req = Request.withMeta(Request.make(1), "trace", "abc")
+ * const req = Request.withMeta(Request.makeUnsafe(1), "trace", "abc")
  * ```
  *
  * @since 0.1.0
@@ -93,7 +126,7 @@ export const withMeta = (self: Request, key: string, value: string): Request => 
  * @example
  * ```ts
  * import { Request } from "quasizero"
- * const req = Request.withPayload(Request.make(2), "hello")
+ * const req = Request.withPayload(Request.makeUnsafe(2), "hello")
  * ```
  *
  * @since 0.1.0
@@ -112,7 +145,7 @@ const decoder = new TextDecoder("utf-8", { ignoreBOM: true })
  * @example
  * ```ts
  * import { Request } from "quasizero"
- * Request.text(Request.make(2, { payload: "hi" })) // "hi"
+ * Request.text(Request.makeUnsafe(2, { payload: "hi" })) // "hi"
  * ```
  *
  * @since 0.1.0

@@ -20,8 +20,9 @@ export interface Response {
 }
 
 /**
- * Builds a response; throws `MessageError` on a payload that is not bytes or
- * a string, or on non-string metadata.
+ * Builds a response. It cannot throw for well-typed input: only a payload
+ * that is not bytes or a string, or non-string metadata (values the types
+ * already forbid), throw `MessageError`.
  *
  * @example
  * ```ts
@@ -43,16 +44,34 @@ export const make = (options?: {
 })
 
 /**
- * Builds a response from validated parts without checks (used by the decoder).
+ * Builds a response from already-validated parts without any check (used by
+ * the decoder), like `Request.makeUnchecked`.
+ *
+ * @example
+ * ```ts
+ * import { Message, Response } from "quasizero"
+ * const res = Response.makeUnchecked("", Message.emptyMetadata, Message.emptyPayload)
+ * ```
  *
  * @since 0.1.0
  * @category constructors
  */
-export const makeUnsafe = (errorMessage: string, metadata: Message.Metadata, payload: Uint8Array): Response => ({
+export const makeUnchecked = (errorMessage: string, metadata: Message.Metadata, payload: Uint8Array): Response => ({
   errorMessage,
   metadata,
   payload
 })
+
+/**
+ * The former name of `makeUnchecked` (it never threw, unlike
+ * `Request.makeUnsafe`).
+ *
+ * @deprecated use `Response.makeUnchecked`.
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeUnsafe: (errorMessage: string, metadata: Message.Metadata, payload: Uint8Array) => Response =
+  makeUnchecked
 
 /**
  * The empty success response (Go's zero `Response`).
@@ -60,7 +79,7 @@ export const makeUnsafe = (errorMessage: string, metadata: Message.Metadata, pay
  * @since 0.1.0
  * @category constants
  */
-export const empty: Response = makeUnsafe("", Message.emptyMetadata, Message.emptyPayload)
+export const empty: Response = makeUnchecked("", Message.emptyMetadata, Message.emptyPayload)
 
 /**
  * A success response carrying a payload (Go's `Set` / `SetString`).
@@ -75,7 +94,7 @@ export const empty: Response = makeUnsafe("", Message.emptyMetadata, Message.emp
  * @category constructors
  */
 export const ok = (payload: Message.PayloadInput): Response =>
-  makeUnsafe("", Message.emptyMetadata, Message.toPayload(payload))
+  makeUnchecked("", Message.emptyMetadata, Message.toPayload(payload))
 
 /**
  * An error response (Go's `SetError`): the message travels as
@@ -91,7 +110,7 @@ export const ok = (payload: Message.PayloadInput): Response =>
  * @category constructors
  */
 export const error = (error: string | { readonly message: string }): Response =>
-  makeUnsafe(typeof error === "string" ? error : error.message, Message.emptyMetadata, Message.emptyPayload)
+  makeUnchecked(typeof error === "string" ? error : error.message, Message.emptyMetadata, Message.emptyPayload)
 
 /**
  * An error response from a Go-style template (Go's `SetErrorf`): `%s`, `%v`,
@@ -155,6 +174,28 @@ export const withError = (self: Response, error: string | { readonly message: st
   ...self,
   errorMessage: typeof error === "string" ? error : error.message
 })
+
+/**
+ * `true` for a value shaped like a `Response`: a string `errorMessage`, a
+ * `Uint8Array` payload and a map of metadata.
+ *
+ * @example
+ * ```ts
+ * import { Response } from "quasizero"
+ * Response.isResponse(Response.ok("x")) // true
+ * Response.isResponse({ payload: "x" }) // false
+ * ```
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isResponse = (u: unknown): u is Response => {
+  if (typeof u !== "object" || u === null) return false
+  const { errorMessage, metadata, payload } = u as Partial<Record<keyof Response, unknown>>
+  return typeof errorMessage === "string" && payload instanceof Uint8Array && typeof metadata === "object"
+    && metadata !== null && typeof (metadata as Map<string, string>).get === "function"
+    && typeof (metadata as Map<string, string>)[Symbol.iterator] === "function"
+}
 
 /**
  * `true` when the response carries an error message.

@@ -19,7 +19,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import type * as NetAddress from "effect/net/NetAddress"
+import * as NetAddress from "effect/net/NetAddress"
 import * as SocketServer from "effect/socket/SocketServer"
 import * as Handlers from "./Handlers.ts"
 import * as ServerConnection from "./ServerConnection.ts"
@@ -332,3 +332,49 @@ export const layerConfig = (
   options: Config.Wrap<Options> = config
 ): Layer.Layer<Server, ServerError | Config.ConfigError, SocketServer.SocketServer | Handlers.Handlers> =>
   Layer.effect(Server, Effect.flatMap(Config.unwrap(options), make))
+
+// -----------------------------------------------------------------------------
+// accessors
+// -----------------------------------------------------------------------------
+
+/**
+ * The TCP port of a server address (the real one when listening on port 0);
+ * `undefined` for a Unix socket or an in-memory server.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Server } from "quasizero"
+ * const port = Server.Server.use((server) => Effect.succeed(Server.portOf(server.address)))
+ * ```
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const portOf = (address: NetAddress.SocketAddress): number | undefined =>
+  NetAddress.isInetAddress(address) ? address.port : undefined
+
+/**
+ * The TCP port of the `Server` in context, with no narrowing by hand. Dies
+ * when the server does not listen on TCP (a Unix socket, an in-memory
+ * transport): that is a mistake of the program, not a runtime condition.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Server } from "quasizero"
+ * const program = Effect.gen(function*() {
+ *   const port = yield* Server.port // e.g. the ephemeral port of NodeServer.layer({ port: 0 })
+ *   yield* Effect.log(`listening on ${port}`)
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const port: Effect.Effect<number, never, Server> = Server.use((server) => {
+  const found = portOf(server.address)
+  return found === undefined
+    ? Effect.die(new Error(`Server.port: the server does not listen on TCP (${JSON.stringify(server.address)})`))
+    : Effect.succeed(found)
+})

@@ -161,6 +161,8 @@ export const make = (deps: {
     let effect: Effect.Effect<Handlers.Result, unknown>
     try {
       effect = handler(request)
+      // A JavaScript handler may return anything: not an Effect is a defect, not a crash.
+      if (!Effect.isEffect(effect)) effect = Effect.die(Handlers.notAnEffect(request.code, effect))
     } catch (defect) {
       effect = Effect.die(defect)
     }
@@ -169,14 +171,24 @@ export const make = (deps: {
     } else if (Exit.isExit(effect)) {
       if (options.requestMetrics) handlerSeconds.updateUnsafe(0, deps.context)
       return Exit.isSuccess(effect)
-        ? Handlers.toResponse(effect.value as Handlers.Result)
+        ? succeeded(request, effect.value as Handlers.Result)
         : onHandlerFailure(request)(effect.cause)
     }
     return Effect.matchCauseEffect(options.requestMetrics ? timed(effect) : effect, {
       onFailure: onHandlerFailure(request),
-      onSuccess: (result) => Effect.succeed(Handlers.toResponse(result))
+      onSuccess: (result) => {
+        const reply = succeeded(request, result)
+        return Effect.isEffect(reply) ? reply : Effect.succeed(reply)
+      }
     })
   }
+
+  // A success that is not a Response, bytes, a string or void is a handler defect.
+  const succeeded = (
+    request: Request.Request,
+    result: Handlers.Result
+  ): Response.Response | Effect.Effect<Response.Response> =>
+    Handlers.toResponse(result) ?? onHandlerFailure(request)(Cause.die(Handlers.invalidSuccess(request.code, result)))
 
   const handleFrameEffect = (body: Uint8Array): Effect.Effect<Response.Response> => {
     const reply = handleFrame(body)

@@ -4,29 +4,45 @@
  *
  * @since 0.1.0
  */
-import type * as Cause from "effect/Cause"
+import * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
+import * as Predicate from "effect/Predicate"
 import type * as Socket from "effect/socket/Socket"
 import type * as Wire from "./Wire.ts"
 
 // -----------------------------------------------------------------------------
 
-/** @since 0.1.0 @category errors */
+/**
+ * A broken frame (length varint over 10 bytes, declared length over `maxFrameSize`): one error reply, then close.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class FrameError extends Data.TaggedError("FrameError")<{ readonly error: Wire.WireError }> {
   override get message(): string {
     return `framing error, connection closed: ${this.error.message}`
   }
 }
 
-/** @since 0.1.0 @category errors */
+/**
+ * A frame whose body is not a valid `Request`: an error reply; the connection stays usable.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class MalformedRequest extends Data.TaggedError("MalformedRequest")<{ readonly error: Wire.WireError }> {
   override get message(): string {
     return `malformed request: ${this.error.message}`
   }
 }
 
-/** @since 0.1.0 @category errors */
+/**
+ * A handler threw, died or produced an invalid result: an `internal error` reply; the connection stays usable.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class HandlerDefect extends Data.TaggedError("HandlerDefect")<{
   readonly code: number
   readonly cause: Cause.Cause<unknown>
@@ -36,7 +52,12 @@ export class HandlerDefect extends Data.TaggedError("HandlerDefect")<{
   }
 }
 
-/** @since 0.1.0 @category errors */
+/**
+ * `idleTimeout` (`Idle`) or `timeout` (`Read`: a started frame, `Write`: a pending write) passed: the connection is destroyed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class Timeout extends Data.TaggedError("Timeout")<{
   readonly kind: "Idle" | "Read" | "Write"
   readonly after: Duration.Duration
@@ -47,21 +68,36 @@ export class Timeout extends Data.TaggedError("Timeout")<{
   }
 }
 
-/** @since 0.1.0 @category errors */
+/**
+ * A connection over `maxConnections`: closed on accept.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class ConnectionLimit extends Data.TaggedError("ConnectionLimit")<{ readonly limit: number }> {
   override get message(): string {
     return `connection refused: ${this.limit} connections already open`
   }
 }
 
-/** @since 0.1.0 @category errors */
+/**
+ * The socket failed (reset, write error, ...): the connection is closed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class SocketFailure extends Data.TaggedError("SocketFailure")<{ readonly error: Socket.SocketError }> {
   override get message(): string {
     return `socket error: ${this.error.message}`
   }
 }
 
-/** @since 0.1.0 @category errors */
+/**
+ * A bad server option: building the layer fails.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class InvalidOption extends Data.TaggedError("InvalidOption")<{
   readonly option: string
   readonly value: unknown
@@ -71,6 +107,8 @@ export class InvalidOption extends Data.TaggedError("InvalidOption")<{
     return `invalid server option ${this.option}: expected ${this.expected}, got ${String(this.value)}`
   }
 }
+
+const TypeId = "~quasizero/ServerError"
 
 /**
  * Why a connection misbehaved or the server could not start.
@@ -103,7 +141,41 @@ export type ServerErrorReason =
  * @category errors
  */
 export class ServerError extends Data.TaggedError("ServerError")<{ readonly reason: ServerErrorReason }> {
+  constructor(props: { readonly reason: ServerErrorReason }) {
+    const cause = causeOf(props.reason)
+    super(cause === undefined ? props : ({ ...props, cause } as { readonly reason: ServerErrorReason }))
+  }
+  /** @since 0.1.0 */
+  readonly [TypeId] = TypeId
   override get message(): string {
     return this.reason.message
   }
 }
+
+// The error under a reason, forwarded as the standard `cause` (as ClientError does).
+const causeOf = (reason: ServerErrorReason): unknown => {
+  switch (reason._tag) {
+    case "FrameError":
+    case "MalformedRequest":
+    case "SocketFailure":
+      return reason.error
+    case "HandlerDefect":
+      return Cause.squash(reason.cause)
+    default:
+      return undefined
+  }
+}
+
+/**
+ * `true` for a `ServerError`.
+ *
+ * @example
+ * ```ts
+ * import { Server } from "quasizero"
+ * Server.isServerError(new Error("x")) // false
+ * ```
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isServerError = (u: unknown): u is ServerError => Predicate.hasProperty(u, TypeId)

@@ -222,7 +222,7 @@ export const decodeRequestUnsafe = (body: Uint8Array): Request.Request => {
   } finally {
     buf = Message.emptyPayload // do not retain the caller's buffer
   }
-  return Request.makeUnsafe(code, metadata ?? Message.emptyMetadata, payload)
+  return Request.makeUnchecked(code, metadata ?? Message.emptyMetadata, payload)
 }
 
 /**
@@ -257,7 +257,7 @@ export const decodeResponseUnsafe = (body: Uint8Array): Response.Response => {
   } finally {
     buf = Message.emptyPayload
   }
-  return Response.makeUnsafe(errorMessage, metadata ?? Message.emptyMetadata, payload)
+  return Response.makeUnchecked(errorMessage, metadata ?? Message.emptyMetadata, payload)
 }
 
 const toResult = <A>(decode: (body: Uint8Array) => A) => (body: Uint8Array): Result.Result<A, WireError> => {

@@ -249,7 +249,7 @@ export const encodeResponseBody = (res: Response.Response): Uint8Array => {
  * @example
  * ```ts
  * import { Request, Wire } from "quasizero"
- * Wire.encodeRequests([Request.make(1)]) // Uint8Array [2, 8, 1]
+ * Wire.encodeRequests([Request.makeUnsafe(1)]) // Uint8Array [2, 8, 1]
  * ```
  *
  * @since 0.1.0

@@ -19,10 +19,28 @@ export * as Handlers from "./Handlers.ts"
 /** @since 0.1.0 */
 export * as Server from "./Server.ts"
 /** @since 0.1.0 */
-export * as Demo from "./Demo.ts"
-/** @since 0.1.0 */
 export * as Client from "./Client.ts"
 /** @since 0.1.0 */
 export * as Pipeline from "./Pipeline.ts"
 /** @since 0.1.0 */
 export * as Command from "./Command.ts"
+
+/**
+ * The client's one error (`Client.ClientError`); its reasons and the
+ * `Client.isClientError` guard live in `Client`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export { ClientError } from "./ClientError.ts"
+
+/**
+ * The server's one error (`Server.ServerError`); its reasons and the
+ * `Server.isServerError` guard live in `Server`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export { ServerError } from "./ServerError.ts"
+/** @since 0.1.0 */
+export * as CommandGroup from "./CommandGroup.ts"

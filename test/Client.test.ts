@@ -17,18 +17,18 @@ import * as Message from "../src/Message.ts"
 import * as NodeClient from "../src/node/NodeClient.ts"
 import * as Request from "../src/Request.ts"
 import * as Response from "../src/Response.ts"
+import * as MemoryDialer from "../src/testing/MemoryDialer.ts"
 import * as Wire from "../src/Wire.ts"
-import * as MemoryDialer from "./support/memoryDialer.ts"
 import * as RawServer from "./support/rawServer.ts"
 
-const PING = Request.make(1)
-const echo = (payload: string) => Request.make(2, { payload })
-const FAIL = Request.make(3)
-const sleep = (ms: number) => Request.make(5, { payload: String(ms) })
+const PING = Request.makeUnsafe(1)
+const echo = (payload: string) => Request.makeUnsafe(2, { payload })
+const FAIL = Request.makeUnsafe(3)
+const sleep = (ms: number) => Request.makeUnsafe(5, { payload: String(ms) })
 
 /** A client on the raw server, over real TCP. */
 const tcpClient = (server: RawServer.RawServer, options?: Client.Options) =>
-  Client.make(options).pipe(Effect.provide(NodeClient.layer({ host: "127.0.0.1", port: server.port })))
+  Client.make(options).pipe(Effect.provide(NodeClient.layerDialer({ host: "127.0.0.1", port: server.port })))
 
 /** A client on the in-memory transport. */
 const memoryClient = (server: MemoryDialer.MemoryServer, options?: Client.Options) =>
@@ -52,11 +52,11 @@ describe("Client over TCP (raw node:net server)", () => {
       expect(Response.text(yield* client.call(echo("hello")))).toBe("hello")
       const failed = yield* client.call(FAIL)
       expect(failed.errorMessage).toBe("something went wrong")
-      const meta = yield* client.call(Request.make(4, { metadata: { trace: "abc", "": "" } }))
+      const meta = yield* client.call(Request.makeUnsafe(4, { metadata: { trace: "abc", "": "" } }))
       expect(Message.metadataToRecord(meta.metadata)).toEqual({ trace: "abc", "": "" })
       expect(Response.text(meta)).toBe("META")
       expect(Response.text(yield* client.call(sleep(5)))).toBe("SLEPT")
-      expect((yield* client.call(Request.make(42))).errorMessage).toBe("unknown command code 42")
+      expect((yield* client.call(Request.makeUnsafe(42))).errorMessage).toBe("unknown command code 42")
 
       const remote = yield* Effect.flip(Effect.flatMap(client.call(FAIL), Client.ensureOk))
       expect(remote._tag).toBe("RemoteError")
@@ -185,7 +185,7 @@ describe("Client over TCP (raw node:net server)", () => {
         fault: (request) => (request.code === 9 ? { _tag: "HalfFrame" } : undefined)
       })
       const client = yield* tcpClient(server)
-      const error = yield* Effect.flip(client.call(Request.make(9)))
+      const error = yield* Effect.flip(client.call(Request.makeUnsafe(9)))
       expect(error.reason._tag).toBe("ConnectionClosed")
       expect(error.maybeProcessed).toBe(true)
       expect(Response.text(yield* client.call(PING))).toBe("PONG")
@@ -207,15 +207,15 @@ describe("Client over TCP (raw node:net server)", () => {
             : undefined
       })
       const client = yield* tcpClient(server, { maxFrameSize: 1024 })
-      const bad = yield* Effect.flip(client.call(Request.make(10)))
+      const bad = yield* Effect.flip(client.call(Request.makeUnsafe(10)))
       expect(bad.reason._tag).toBe("ProtocolError")
       expect(bad.maybeProcessed).toBe(true)
 
-      const big = yield* Effect.flip(client.call(Request.make(12)))
+      const big = yield* Effect.flip(client.call(Request.makeUnsafe(12)))
       expect(big.reason._tag).toBe("ProtocolError")
       expect(big.message).toContain("1024")
 
-      const first = yield* client.call(Request.make(11))
+      const first = yield* client.call(Request.makeUnsafe(11))
       expect(Response.text(first)).toBe("a")
       // The extra "b" closed that connection (and the pool reopened its floor of
       // one): the next call gets a fresh connection and its own reply.
@@ -247,7 +247,7 @@ describe("Client over TCP (raw node:net server)", () => {
       yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
       const path = join(dir, "s.sock")
       const server = yield* RawServer.make({ path })
-      const client = yield* Client.make().pipe(Effect.provide(NodeClient.layer({ path })))
+      const client = yield* Client.make().pipe(Effect.provide(NodeClient.layerDialer({ path })))
       expect(Response.text(yield* client.call(echo("over unix")))).toBe("over unix")
       expect(client.address).toBe(server.address)
     }))
@@ -268,7 +268,7 @@ describe("Client over TCP (raw node:net server)", () => {
           fault: (request) => ({ _tag: "Raw", bytes: Buffer.from(vectors[request.code]!.frame_hex, "hex") })
         })
         const client = yield* tcpClient(server)
-        const decoded = yield* client.pipeline(vectors.map((_, i) => Request.make(i)))
+        const decoded = yield* client.pipeline(vectors.map((_, i) => Request.makeUnsafe(i)))
         for (let i = 0; i < vectors.length; i++) {
           const { fields, name } = vectors[i]!
           const res = decoded[i]!
@@ -278,7 +278,7 @@ describe("Client over TCP (raw node:net server)", () => {
         }
         // One by one too (each frame alone on the wire).
         for (let i = 0; i < vectors.length; i++) {
-          const res = yield* client.call(Request.make(i))
+          const res = yield* client.call(Request.makeUnsafe(i))
           expect(Buffer.from(res.payload).toString("base64")).toBe(vectors[i]!.fields.payload_b64)
         }
       }),

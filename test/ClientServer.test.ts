@@ -20,10 +20,10 @@ import type * as Server from "../src/Server.ts"
 import * as Harness from "./support/harness.ts"
 import { eventually } from "./support/rawServer.ts"
 
-const PING = Request.make(Demo.PING)
-const echo = (payload: string | Uint8Array) => Request.make(Demo.ECHO, { payload })
-const FAIL = Request.make(Demo.FAIL)
-const sleep = (ms: number) => Request.make(Demo.SLEEP, { payload: String(ms) })
+const PING = Request.makeUnsafe(Demo.PING)
+const echo = (payload: string | Uint8Array) => Request.makeUnsafe(Demo.ECHO, { payload })
+const FAIL = Request.makeUnsafe(Demo.FAIL)
+const sleep = (ms: number) => Request.makeUnsafe(Demo.SLEEP, { payload: String(ms) })
 
 /** Fails the test if `effect` runs longer than `ms` of real time (a hang). */
 const bounded = <A, E, R>(effect: Effect.Effect<A, E, R>, ms = 5000) =>
@@ -81,11 +81,11 @@ describe("Client ↔ Server over loopback", () => {
       expect(textOf(yield* client.call(PING))).toEqual(["", "PONG"])
       expect(textOf(yield* client.call(echo("héllo")))).toEqual(["", "héllo"])
       expect(textOf(yield* client.call(FAIL))).toEqual(["something went wrong", ""])
-      const meta = yield* client.call(Request.make(Demo.META, { metadata: { trace: "t-1", empty: "" } }))
+      const meta = yield* client.call(Request.makeUnsafe(Demo.META, { metadata: { trace: "t-1", empty: "" } }))
       expect(textOf(meta)).toEqual(["", "META"])
       expect(Message.metadataToRecord(meta.metadata)).toEqual({ trace: "t-1", empty: "" })
       expect(textOf(yield* client.call(sleep(5)))).toEqual(["", "SLEPT"])
-      expect((yield* client.call(Request.make(-7))).errorMessage).toBe("unknown command code -7")
+      expect((yield* client.call(Request.makeUnsafe(-7))).errorMessage).toBe("unknown command code -7")
       // Bytes that are not UTF-8 come back byte for byte.
       const bytes = Uint8Array.from([0xff, 0x00, 0xc3, 0x28, 0x80])
       expect(Array.from((yield* client.call(echo(bytes))).payload)).toEqual(Array.from(bytes))
@@ -98,9 +98,9 @@ describe("Client ↔ Server over loopback", () => {
         PING,
         echo("a"),
         FAIL,
-        Request.make(Demo.META, { metadata: { k: "v" } }),
+        Request.makeUnsafe(Demo.META, { metadata: { k: "v" } }),
         sleep(3),
-        Request.make(99),
+        Request.makeUnsafe(99),
         echo("z")
       ])
       expect(replies.map(textOf)).toEqual([
@@ -198,7 +198,7 @@ describe("Client ↔ Server over loopback", () => {
         ["ключ 🔑", "значение"],
         ["nul\u0000key", "nul\u0000value"]
       ]
-      const reply = yield* client.call(Request.make(Demo.META, { metadata: new Map(entries) }))
+      const reply = yield* client.call(Request.makeUnsafe(Demo.META, { metadata: new Map(entries) }))
       expect(Array.from(reply.metadata).sort()).toEqual([...entries].sort())
       const record = Message.metadataToRecord(reply.metadata)
       expect(Object.getPrototypeOf(record)).toBeNull()

@@ -29,7 +29,7 @@ const payloadOf = (name: string) => Buffer.from(byName.get(name)!.fields.payload
 const goLike: ReadonlyArray<readonly [number, Handlers.Handler<unknown>]> = [
   [0, () => Effect.void],
   [1, () => Effect.succeed("PONG")],
-  [4, (req) => Effect.succeed(Response.makeUnsafe("", req.metadata, new TextEncoder().encode("META")))],
+  [4, (req) => Effect.succeed(Response.makeUnchecked("", req.metadata, new TextEncoder().encode("META")))],
   [100, () => Effect.fail({ message: "something went wrong" })],
   [101, () => Effect.fail({ message: byName.get("res_error_unicode")!.fields.error_message! })],
   [102, Handlers.writer((_req, res) => Effect.suspend(() => (res.set("partial"), Effect.fail("partial failure"))))],
@@ -81,7 +81,7 @@ describe("compatibility with Go quasizero", () => {
   it.live("every captured Go request is decoded and served", () =>
     Effect.gen(function*() {
       const echo: Handlers.Handler = (req) =>
-        Effect.succeed(Response.makeUnsafe(String(req.code), req.metadata, req.payload))
+        Effect.succeed(Response.makeUnchecked(String(req.code), req.metadata, req.payload))
       const requests = vectors.filter((v) => v.kind === "request")
       const { port } = yield* Harness.tcp(
         undefined,

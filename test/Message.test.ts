@@ -66,7 +66,7 @@ describe("MessageError", () => {
 
   it("is an Error whose message is its reason's", () => {
     try {
-      Request.make(2 ** 31)
+      Request.makeUnsafe(2 ** 31)
       expect.fail("make accepted 2**31")
     } catch (e) {
       expect(e).toBeInstanceOf(Error)
@@ -123,7 +123,7 @@ describe("metadata", () => {
 
   it("round-trips awkward keys as data through make, the wire and metadataToRecord", () => {
     const pairs = awkwardKeys.map((k, i) => [k, `v${i}`] as const)
-    const req = Request.make(9, { metadata: pairs })
+    const req = Request.makeUnsafe(9, { metadata: pairs })
     expect([...req.metadata]).toEqual(pairs)
     const decoded = Wire.decodeRequestUnsafe(Wire.encodeRequestBody(req))
     expect([...decoded.metadata]).toEqual(pairs)
@@ -143,7 +143,7 @@ describe("metadata", () => {
   it("never pollutes prototypes with JSON-parsed input", () => {
     // JSON.parse makes "__proto__" an own property, not a prototype change.
     const hostile = JSON.parse('{"__proto__":"x","constructor":"y"}') as Record<string, string>
-    const req = Request.make(1, { metadata: hostile })
+    const req = Request.makeUnsafe(1, { metadata: hostile })
     expect(Request.getMeta(req, "__proto__")).toBe("x")
     expect(Request.getMeta(req, "constructor")).toBe("y")
     const withMeta = Request.withMeta(req, "__proto__", "z")
@@ -154,7 +154,7 @@ describe("metadata", () => {
 
     // A nested object under "__proto__" is refused instead of merged.
     const nested = JSON.parse('{"__proto__":{"polluted":"x"}}') as Record<string, string>
-    expect(() => Request.make(1, { metadata: nested })).toThrow(Message.MessageError)
+    expect(() => Request.makeUnsafe(1, { metadata: nested })).toThrow(Message.MessageError)
     expect(() => Response.make({ metadata: nested })).toThrow(Message.MessageError)
 
     expect(({} as Record<string, unknown>)["polluted"]).toBeUndefined()
@@ -163,7 +163,7 @@ describe("metadata", () => {
   })
 
   it("gives undefined, not inherited members, for absent keys", () => {
-    const req = Request.make(1)
+    const req = Request.makeUnsafe(1)
     for (const key of ["__proto__", "constructor", "toString"]) expect(Request.getMeta(req, key)).toBeUndefined()
     expect(Message.metadataToRecord(req.metadata)["toString"]).toBeUndefined()
   })

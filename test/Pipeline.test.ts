@@ -5,10 +5,10 @@ import * as NodeClient from "../src/node/NodeClient.ts"
 import * as Pipeline from "../src/Pipeline.ts"
 import * as Request from "../src/Request.ts"
 import * as Response from "../src/Response.ts"
-import * as MemoryDialer from "./support/memoryDialer.ts"
+import * as MemoryDialer from "../src/testing/MemoryDialer.ts"
 import * as RawServer from "./support/rawServer.ts"
 
-const echo = (payload: string) => Request.make(2, { payload })
+const echo = (payload: string) => Request.makeUnsafe(2, { payload })
 
 describe("Pipeline", () => {
   it("call appends, reset empties, and neither changes the pipeline it is given", () => {
@@ -45,9 +45,9 @@ describe("Pipeline", () => {
   it.live("exec over TCP: error replies are data, in their place", () =>
     Effect.gen(function*() {
       const server = yield* RawServer.make()
-      const batch = yield* Pipeline.make(Request.make(1), Request.make(3), echo("last")).pipe(
+      const batch = yield* Pipeline.make(Request.makeUnsafe(1), Request.makeUnsafe(3), echo("last")).pipe(
         Pipeline.exec,
-        Effect.provide(NodeClient.layerClient({ host: "127.0.0.1", port: server.port }))
+        Effect.provide(NodeClient.layer({ host: "127.0.0.1", port: server.port }))
       )
       expect(batch.map((r) => [r.errorMessage, Response.text(r)])).toEqual([
         ["", "PONG"],

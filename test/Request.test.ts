@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
 import * as Message from "../src/Message.ts"
 import * as Request from "../src/Request.ts"
 
@@ -13,8 +14,17 @@ const reasonTag = (thunk: () => unknown): string => {
 }
 
 describe("Request.make", () => {
+  it.effect("make is an Effect: a bad code is a typed failure, not a throw inside Effect.gen", () =>
+    Effect.gen(function*() {
+      const ok = yield* Request.make(2, { payload: "hi" })
+      expect(Request.text(ok)).toBe("hi")
+      const error = yield* Effect.flip(Request.make(2 ** 31))
+      expect(error).toBeInstanceOf(Message.MessageError)
+      expect(error.reason._tag).toBe("InvalidCode")
+    }))
+
   it("defaults to empty metadata and payload", () => {
-    const req = Request.make(3)
+    const req = Request.makeUnsafe(3)
     expect(req.code).toBe(3)
     expect(req.metadata).toBe(Message.emptyMetadata)
     expect(req.payload).toBe(Message.emptyPayload)
@@ -22,29 +32,29 @@ describe("Request.make", () => {
 
   it("takes a string or bytes payload and metadata", () => {
     const bytes = new Uint8Array([0xde, 0xad])
-    const req = Request.make(-7, { payload: bytes, metadata: { trace: "abc" } })
+    const req = Request.makeUnsafe(-7, { payload: bytes, metadata: { trace: "abc" } })
     expect(req.code).toBe(-7)
     expect(req.payload).toBe(bytes)
     expect(Request.getMeta(req, "trace")).toBe("abc")
-    expect(Request.text(Request.make(2, { payload: "héllo" }))).toBe("héllo")
+    expect(Request.text(Request.makeUnsafe(2, { payload: "héllo" }))).toBe("héllo")
   })
 
-  it("throws MessageError for invalid parts", () => {
-    expect(reasonTag(() => Request.make(2 ** 31))).toBe("InvalidCode")
-    expect(reasonTag(() => Request.make(-(2 ** 31) - 1))).toBe("InvalidCode")
-    expect(reasonTag(() => Request.make(1.5))).toBe("InvalidCode")
-    expect(reasonTag(() => Request.make(Number.NaN))).toBe("InvalidCode")
-    expect(reasonTag(() => Request.make("1" as unknown as number))).toBe("InvalidCode")
-    expect(reasonTag(() => Request.make(1, { payload: 5 as unknown as string }))).toBe("InvalidPayload")
-    expect(reasonTag(() => Request.make(1, { payload: null as unknown as string }))).toBe("InvalidPayload")
-    expect(reasonTag(() => Request.make(1, { payload: {} as unknown as string }))).toBe("InvalidPayload")
-    expect(reasonTag(() => Request.make(1, { metadata: { k: 1 as unknown as string } }))).toBe("InvalidMetadata")
+  it("makeUnsafe throws MessageError for invalid parts", () => {
+    expect(reasonTag(() => Request.makeUnsafe(2 ** 31))).toBe("InvalidCode")
+    expect(reasonTag(() => Request.makeUnsafe(-(2 ** 31) - 1))).toBe("InvalidCode")
+    expect(reasonTag(() => Request.makeUnsafe(1.5))).toBe("InvalidCode")
+    expect(reasonTag(() => Request.makeUnsafe(Number.NaN))).toBe("InvalidCode")
+    expect(reasonTag(() => Request.makeUnsafe("1" as unknown as number))).toBe("InvalidCode")
+    expect(reasonTag(() => Request.makeUnsafe(1, { payload: 5 as unknown as string }))).toBe("InvalidPayload")
+    expect(reasonTag(() => Request.makeUnsafe(1, { payload: null as unknown as string }))).toBe("InvalidPayload")
+    expect(reasonTag(() => Request.makeUnsafe(1, { payload: {} as unknown as string }))).toBe("InvalidPayload")
+    expect(reasonTag(() => Request.makeUnsafe(1, { metadata: { k: 1 as unknown as string } }))).toBe("InvalidMetadata")
   })
 
-  it("makeUnsafe keeps its parts as they are", () => {
+  it("makeUnchecked keeps its parts as they are", () => {
     const meta = new Map([["k", "v"]])
     const payload = new Uint8Array([1])
-    const req = Request.makeUnsafe(5, meta, payload)
+    const req = Request.makeUnchecked(5, meta, payload)
     expect(req.metadata).toBe(meta)
     expect(req.payload).toBe(payload)
   })
@@ -52,7 +62,7 @@ describe("Request.make", () => {
 
 describe("Request helpers", () => {
   it("withMeta returns a copy and leaves the original alone", () => {
-    const req = Request.make(1, { metadata: { a: "1" } })
+    const req = Request.makeUnsafe(1, { metadata: { a: "1" } })
     const next = Request.withMeta(req, "b", "2")
     expect(next).not.toBe(req)
     expect(Request.getMeta(req, "b")).toBeUndefined()
@@ -63,13 +73,13 @@ describe("Request helpers", () => {
   })
 
   it("withMeta works on the shared empty metadata without mutating it", () => {
-    const next = Request.withMeta(Request.make(1), "k", "v")
+    const next = Request.withMeta(Request.makeUnsafe(1), "k", "v")
     expect(Request.getMeta(next, "k")).toBe("v")
     expect(Message.emptyMetadata.size).toBe(0)
   })
 
   it("withPayload replaces the payload only", () => {
-    const req = Request.make(1, { metadata: { a: "1" }, payload: "old" })
+    const req = Request.makeUnsafe(1, { metadata: { a: "1" }, payload: "old" })
     const next = Request.withPayload(req, "new")
     expect(Request.text(req)).toBe("old")
     expect(Request.text(next)).toBe("new")
@@ -78,8 +88,8 @@ describe("Request helpers", () => {
   })
 
   it("text decodes UTF-8, keeps a BOM and replaces invalid bytes", () => {
-    expect(Request.text(Request.make(1, { payload: new Uint8Array([0xef, 0xbb, 0xbf, 0x41]) }))).toBe("\uFEFFA")
-    expect(Request.text(Request.make(1, { payload: new Uint8Array([0x61, 0xff]) }))).toBe("a\uFFFD")
-    expect(Request.text(Request.make(1))).toBe("")
+    expect(Request.text(Request.makeUnsafe(1, { payload: new Uint8Array([0xef, 0xbb, 0xbf, 0x41]) }))).toBe("\uFEFFA")
+    expect(Request.text(Request.makeUnsafe(1, { payload: new Uint8Array([0x61, 0xff]) }))).toBe("a\uFFFD")
+    expect(Request.text(Request.makeUnsafe(1))).toBe("")
   })
 })

@@ -30,12 +30,12 @@ describe("Server over TCP", () => {
       const { port } = yield* Harness.tcp()
       const client = yield* Raw.connect(port)
       yield* client.write(Wire.encodeRequests([
-        Request.make(1),
-        Request.make(2, { payload: "hello" }),
-        Request.make(3),
-        Request.make(4, { metadata: new Map([["trace", "abc"], ["__proto__", "x"]]) }),
-        Request.make(5, { payload: "1" }),
-        Request.make(424242)
+        Request.makeUnsafe(1),
+        Request.makeUnsafe(2, { payload: "hello" }),
+        Request.makeUnsafe(3),
+        Request.makeUnsafe(4, { metadata: new Map([["trace", "abc"], ["__proto__", "x"]]) }),
+        Request.makeUnsafe(5, { payload: "1" }),
+        Request.makeUnsafe(424242)
       ]))
       const [ping, echo, fail, meta, sleep, unknown] = yield* client.read(6)
       expect(Raw.text(ping!.payload)).toBe("PONG")
@@ -51,7 +51,7 @@ describe("Server over TCP", () => {
     Effect.gen(function*() {
       const { port } = yield* Harness.tcp()
       const client = yield* Raw.connect(port)
-      const requests = Array.from({ length: 1000 }, (_, i) => Request.make(2, { payload: String(i) }))
+      const requests = Array.from({ length: 1000 }, (_, i) => Request.makeUnsafe(2, { payload: String(i) }))
       yield* client.write(Wire.encodeRequests(requests))
       const replies = yield* client.read(1000)
       expect(replies.map((r) => Raw.text(r.payload))).toEqual(requests.map((_, i) => String(i)))
@@ -62,7 +62,7 @@ describe("Server over TCP", () => {
       const { port } = yield* Harness.tcp()
       const client = yield* Raw.connect(port)
       const requests = Array.from({ length: 200 }, (_, i) =>
-        Request.make(2, { payload: "x".repeat(i * 7), metadata: { i: String(i) } }))
+        Request.makeUnsafe(2, { payload: "x".repeat(i * 7), metadata: { i: String(i) } }))
       const bytes = Wire.encodeRequests(requests)
       let seed = 42
       const random = () =>
@@ -86,7 +86,7 @@ describe("Server over TCP", () => {
             const client = yield* Raw.connect(port)
             const out: Array<string> = []
             for (let i = 0; i < 20; i++) {
-              yield* client.write(Wire.encodeRequest(Request.make(2, { payload: `${c}:${i}` })))
+              yield* client.write(Wire.encodeRequest(Request.makeUnsafe(2, { payload: `${c}:${i}` })))
               out.push(Raw.text((yield* client.read(1))[0]!.payload))
             }
             return out
@@ -106,7 +106,9 @@ describe("Server over TCP", () => {
       }
       const { port } = yield* Harness.tcp({ concurrency: 4 }, [[7, slow]])
       const client = yield* Raw.connect(port)
-      yield* client.write(Wire.encodeRequests(["80", "60", "40", "20"].map((p) => Request.make(7, { payload: p }))))
+      yield* client.write(
+        Wire.encodeRequests(["80", "60", "40", "20"].map((p) => Request.makeUnsafe(7, { payload: p })))
+      )
       const replies = yield* client.read(4)
       expect(replies.map((r) => Raw.text(r.payload))).toEqual(["80", "60", "40", "20"])
       expect(finished).toEqual([20, 40, 60, 80]) // finished out of order
@@ -118,7 +120,7 @@ describe("Server over TCP", () => {
       const { port } = yield* Harness.tcp({ onError: (e) => Effect.sync(() => void errors.push(e.reason._tag)) })
       const client = yield* Raw.connect(port)
       // field 1 with wire type 2 (length-delimited): framing intact, body wrong
-      yield* client.write(new Uint8Array([0x03, 0x0a, 0x01, 0x41, ...Wire.encodeRequest(Request.make(1))]))
+      yield* client.write(new Uint8Array([0x03, 0x0a, 0x01, 0x41, ...Wire.encodeRequest(Request.makeUnsafe(1))]))
       const [bad, ping] = yield* client.read(2)
       expect(bad!.errorMessage).toMatch(/^malformed request: field 1 has invalid wire type 2/)
       expect(Raw.text(ping!.payload)).toBe("PONG")
@@ -130,7 +132,9 @@ describe("Server over TCP", () => {
       const { port } = yield* Harness.tcp()
       const client = yield* Raw.connect(port)
       // metadata entry {key: 0xff}
-      yield* client.write(new Uint8Array([0x05, 0x12, 0x03, 0x0a, 0x01, 0xff, ...Wire.encodeRequest(Request.make(1))]))
+      yield* client.write(
+        new Uint8Array([0x05, 0x12, 0x03, 0x0a, 0x01, 0xff, ...Wire.encodeRequest(Request.makeUnsafe(1))])
+      )
       const [bad, ping] = yield* client.read(2)
       expect(bad!.errorMessage).toMatch(/not valid UTF-8/)
       expect(Raw.text(ping!.payload)).toBe("PONG")
@@ -145,7 +149,7 @@ describe("Server over TCP", () => {
       })
       const client = yield* Raw.connect(port)
       // a valid PING, then a frame declaring 2 GiB: the PING is answered first
-      yield* client.write(new Uint8Array([...Wire.encodeRequest(Request.make(1)), 0x80, 0x80, 0x80, 0x80, 0x08]))
+      yield* client.write(new Uint8Array([...Wire.encodeRequest(Request.makeUnsafe(1)), 0x80, 0x80, 0x80, 0x80, 0x08]))
       const replies = yield* client.closed
       expect(replies.map((r) => r.errorMessage)).toEqual([
         "",
@@ -157,14 +161,14 @@ describe("Server over TCP", () => {
   it.live("exactly maxFrameSize is accepted, one byte more is not", () =>
     Effect.gen(function*() {
       const { port } = yield* Harness.tcp({ maxFrameSize: 1000 })
-      const fits = Request.make(2, { payload: new Uint8Array(1000 - 4) }) // 1 tag + 2 length bytes + 1 code... sized below
+      const fits = Request.makeUnsafe(2, { payload: new Uint8Array(1000 - 4) }) // 1 tag + 2 length bytes + 1 code... sized below
       const body = Wire.encodeRequestBody(fits).length
-      const exact = Request.make(2, { payload: new Uint8Array(996 - (body - 1000)) })
+      const exact = Request.makeUnsafe(2, { payload: new Uint8Array(996 - (body - 1000)) })
       expect(Wire.encodeRequestBody(exact).length).toBe(1000)
       const client = yield* Raw.connect(port)
       yield* client.write(Wire.encodeRequest(exact))
       expect((yield* client.read(1))[0]!.payload.length).toBe(exact.payload.length)
-      const over = Request.make(2, { payload: new Uint8Array(exact.payload.length + 1) })
+      const over = Request.makeUnsafe(2, { payload: new Uint8Array(exact.payload.length + 1) })
       yield* client.write(Wire.encodeRequest(over))
       const [reply] = yield* client.closed
       expect(reply!.errorMessage).toBe("frame of 1001 bytes exceeds the maximum frame size of 1000 bytes")
@@ -190,7 +194,7 @@ describe("Server over TCP", () => {
         }]
       ])
       const client = yield* Raw.connect(port)
-      yield* client.write(Wire.encodeRequests([Request.make(6), Request.make(8), Request.make(1)]))
+      yield* client.write(Wire.encodeRequests([Request.makeUnsafe(6), Request.makeUnsafe(8), Request.makeUnsafe(1)]))
       const replies = yield* client.read(3)
       expect(replies.map((r) => r.errorMessage)).toEqual(["internal error", "internal error", ""])
       expect(errors).toEqual(["HandlerDefect", "HandlerDefect"])
@@ -217,7 +221,9 @@ describe("Server over TCP", () => {
         [3, () => Effect.fail(42)]
       ])
       const client = yield* Raw.connect(port)
-      yield* client.write(Wire.encodeRequests([Request.make(1), Request.make(2, { payload: "p" }), Request.make(3)]))
+      yield* client.write(
+        Wire.encodeRequests([Request.makeUnsafe(1), Request.makeUnsafe(2, { payload: "p" }), Request.makeUnsafe(3)])
+      )
       const [typed, partial, other] = yield* client.read(3)
       expect(typed!.errorMessage).toBe("not found")
       expect(partial!.errorMessage).toBe("partial failure")
@@ -235,14 +241,14 @@ describe("Server over TCP", () => {
       })
       const a = yield* Raw.connect(port)
       const b = yield* Raw.connect(port)
-      yield* a.write(Wire.encodeRequest(Request.make(1)))
-      yield* b.write(Wire.encodeRequest(Request.make(1)))
+      yield* a.write(Wire.encodeRequest(Request.makeUnsafe(1)))
+      yield* b.write(Wire.encodeRequest(Request.makeUnsafe(1)))
       yield* a.read(1)
       yield* b.read(1)
       const c = yield* Raw.connect(port)
-      yield* c.write(Wire.encodeRequest(Request.make(1)))
+      yield* c.write(Wire.encodeRequest(Request.makeUnsafe(1)))
       expect(yield* c.closed).toEqual([])
-      yield* a.write(Wire.encodeRequest(Request.make(2, { payload: "still here" })))
+      yield* a.write(Wire.encodeRequest(Request.makeUnsafe(2, { payload: "still here" })))
       expect(Raw.text((yield* a.read(1))[0]!.payload)).toBe("still here")
       expect(errors).toEqual(["ConnectionLimit"])
     }))
@@ -255,7 +261,7 @@ describe("Server over TCP", () => {
       client.socket.pause()
       const payload = new Uint8Array(64 * 1024).fill(7)
       const total = 320 // 20 MiB of ECHO
-      const batch = Wire.encodeRequests(Array.from({ length: 32 }, () => Request.make(2, { payload })))
+      const batch = Wire.encodeRequests(Array.from({ length: 32 }, () => Request.makeUnsafe(2, { payload })))
       for (let i = 0; i < total / 32; i++) client.socket.write(batch)
       yield* Effect.sleep("300 millis")
       const whilePaused = handled
@@ -272,7 +278,9 @@ describe("Server over TCP", () => {
       const { port, close } = yield* Harness.tcp({ shutdownTimeout: "5 seconds" })
       const busy = yield* Raw.connect(port)
       const idle = yield* Raw.connect(port)
-      yield* busy.write(Wire.encodeRequests([Request.make(5, { payload: "200" }), Request.make(1), Request.make(1)]))
+      yield* busy.write(
+        Wire.encodeRequests([Request.makeUnsafe(5, { payload: "200" }), Request.makeUnsafe(1), Request.makeUnsafe(1)])
+      )
       yield* Effect.sleep("50 millis") // let the server read the batch
       const closing = yield* Effect.forkChild(close)
       yield* Effect.sleep("20 millis")
@@ -339,10 +347,10 @@ describe("Server options", () => {
       const peer = connect()
       peer.send(
         Wire.encodeRequests([
-          Request.make(1),
-          Request.make(1),
-          Request.make(424242),
-          Request.make(5, { payload: "10" })
+          Request.makeUnsafe(1),
+          Request.makeUnsafe(1),
+          Request.makeUnsafe(424242),
+          Request.makeUnsafe(5, { payload: "10" })
         ])
       )
       yield* Harness.settle
@@ -366,7 +374,7 @@ describe("Server options", () => {
     Effect.gen(function*() {
       const { connect } = yield* Harness.memory()
       const peer = connect()
-      peer.send(Wire.encodeRequests([Request.make(1), Request.make(1), Request.make(9)]))
+      peer.send(Wire.encodeRequests([Request.makeUnsafe(1), Request.makeUnsafe(1), Request.makeUnsafe(9)]))
       yield* Harness.settle
       const snapshot = yield* Metric.snapshot
       const find = (id: string) => snapshot.find((m) => m.id === id)?.state as { count?: number; value?: number }

@@ -9,7 +9,7 @@ import type * as Server from "../src/Server.ts"
 import * as Wire from "../src/Wire.ts"
 import * as Harness from "./support/harness.ts"
 
-const ping = Wire.encodeRequest(Request.make(1))
+const ping = Wire.encodeRequest(Request.makeUnsafe(1))
 
 const recording = () => {
   const errors: Array<Server.ServerError> = []
@@ -53,7 +53,7 @@ describe("ServerConnection timeouts (TestClock)", () => {
     Effect.gen(function*() {
       const { connect } = yield* Harness.memory({ idleTimeout: 1000 })
       const peer = connect()
-      peer.send(Wire.encodeRequest(Request.make(5, { payload: "5000" })))
+      peer.send(Wire.encodeRequest(Request.makeUnsafe(5, { payload: "5000" })))
       yield* Harness.settle
       yield* TestClock.adjust(5000)
       yield* Harness.settle
@@ -76,7 +76,7 @@ describe("ServerConnection timeouts (TestClock)", () => {
       yield* TestClock.adjust(10_000) // no frame started: timeout alone never closes (unlike Go)
       yield* Harness.settle
       expect(peer.state()).toBe("open")
-      const frame = Wire.encodeRequest(Request.make(2, { payload: "hello" }))
+      const frame = Wire.encodeRequest(Request.makeUnsafe(2, { payload: "hello" }))
       peer.send(frame.subarray(0, 4))
       yield* Harness.settle
       yield* TestClock.adjust(300)
@@ -95,7 +95,7 @@ describe("ServerConnection timeouts (TestClock)", () => {
     Effect.gen(function*() {
       const { connect } = yield* Harness.memory({ timeout: 500 })
       const peer = connect()
-      const frame = Wire.encodeRequest(Request.make(2, { payload: "hello" }))
+      const frame = Wire.encodeRequest(Request.makeUnsafe(2, { payload: "hello" }))
       peer.send(frame.subarray(0, 3))
       yield* Harness.settle
       yield* TestClock.adjust(499)
@@ -104,7 +104,9 @@ describe("ServerConnection timeouts (TestClock)", () => {
       yield* TestClock.adjust(5000)
       yield* Harness.settle
       expect(peer.state()).toBe("open")
-      expect(Request.text(Request.make(2, { payload: Harness.responses(peer.received())[0]!.payload }))).toBe("hello")
+      expect(Request.text(Request.makeUnsafe(2, { payload: Harness.responses(peer.received())[0]!.payload }))).toBe(
+        "hello"
+      )
     }))
 
   it.effect("timeout closes a connection whose replies do not drain", () =>
@@ -147,7 +149,7 @@ describe("ServerConnection timeouts (TestClock)", () => {
       const { connect, close } = yield* Harness.memory({ shutdownTimeout: "1 minute" })
       const busy = connect()
       const idle = connect()
-      busy.send(Wire.encodeRequests([Request.make(5, { payload: "1000" }), Request.make(1)]))
+      busy.send(Wire.encodeRequests([Request.makeUnsafe(5, { payload: "1000" }), Request.makeUnsafe(1)]))
       yield* Harness.settle
       const closing = yield* Effect.forkChild(close)
       yield* Harness.settle

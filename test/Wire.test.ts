@@ -176,7 +176,7 @@ const payloadArb = fc.oneof(
 )
 
 const requestArb = fc.tuple(int32Arb, metadataArb, payloadArb).map(([code, metadata, payload]) =>
-  Request.make(code, { metadata, payload })
+  Request.makeUnsafe(code, { metadata, payload })
 )
 
 const responseArb = fc.tuple(textArb, metadataArb, payloadArb).map(([errorMessage, metadata, payload]) =>
@@ -212,7 +212,7 @@ const unknownFieldsArb = fc.array(unknownFieldArb, { maxLength: 4 }).map((fields
 
 const smallRequestArb = fc.tuple(int32Arb, metadataArb, fc.uint8Array({ maxLength: 40 })).map((
   [code, metadata, payload]
-) => Request.make(code, { metadata, payload }))
+) => Request.makeUnsafe(code, { metadata, payload }))
 
 // -----------------------------------------------------------------------------
 // Go vectors
@@ -239,7 +239,7 @@ describe("Go wire vectors", () => {
       expect(pending).toBe(0)
       if (vector.kind === "request") {
         const decoded = decodeRequest(frames[0]!)
-        const expected = Request.make(vector.fields.code!, { metadata, payload })
+        const expected = Request.makeUnsafe(vector.fields.code!, { metadata, payload })
         expect(normRequest(decoded)).toEqual(normRequest(expected))
         expect(accepted.has(hex(Wire.encodeRequest(decoded)))).toBe(true)
         expect(accepted.has(hex(Wire.encodeRequest(expected)))).toBe(true)
@@ -338,14 +338,18 @@ describe("FrameDecoder", () => {
   })
 
   it("returns a frame inside one chunk as a view of that chunk", () => {
-    const chunk = Wire.encodeRequests([Request.make(1, { payload: "hello" }), Request.make(2), Request.make(3)])
+    const chunk = Wire.encodeRequests([
+      Request.makeUnsafe(1, { payload: "hello" }),
+      Request.makeUnsafe(2),
+      Request.makeUnsafe(3)
+    ])
     const { frames } = feed([chunk])
     expect(frames.length).toBe(3)
     for (const frame of frames) expect(frame.buffer).toBe(chunk.buffer)
   })
 
   it("copies a split frame once it is complete", () => {
-    const frame = Wire.encodeRequest(Request.make(7, { payload: "split me" }))
+    const frame = Wire.encodeRequest(Request.makeUnsafe(7, { payload: "split me" }))
     const decoder = new Wire.FrameDecoder()
     const out: Array<Uint8Array> = []
     expect(decoder.push(frame.subarray(0, 4), out)).toBeUndefined()
@@ -358,9 +362,9 @@ describe("FrameDecoder", () => {
   })
 
   it("accepts a padded (non-minimal) 10-byte length prefix split anywhere (Go's binary.ReadUvarint accepts it too)", () => {
-    const body = Wire.encodeRequestBody(Request.make(5, { payload: "padded" }))
+    const body = Wire.encodeRequestBody(Request.makeUnsafe(5, { payload: "padded" }))
     const prefix = [body.length | 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00]
-    const frame = new Uint8Array([...prefix, ...body, ...Wire.encodeRequest(Request.make(6))])
+    const frame = new Uint8Array([...prefix, ...body, ...Wire.encodeRequest(Request.makeUnsafe(6))])
     for (let cut = 0; cut <= frame.length; cut++) {
       const { frames, pending } = feed([frame.subarray(0, cut), frame.subarray(cut)])
       expect(frames.map(hex)).toEqual([hex(body), "0806"])
@@ -702,7 +706,7 @@ describe("lenient decoding", () => {
   })
 
   it("returns the payload as a view of the body", () => {
-    const body = Wire.encodeRequestBody(Request.make(1, { payload: "abc" }))
+    const body = Wire.encodeRequestBody(Request.makeUnsafe(1, { payload: "abc" }))
     expect(decodeRequest(body).payload.buffer).toBe(body.buffer)
   })
 })
@@ -713,10 +717,10 @@ describe("lenient decoding", () => {
 
 describe("encoding", () => {
   it("writes int32 codes as Go does, negatives as 10-byte varints", () => {
-    expect(hex(Wire.encodeRequest(Request.make(1)))).toBe("020801")
-    expect(hex(Wire.encodeRequest(Request.make(-1)))).toBe("0b08ffffffffffffffffff01")
-    expect(hex(Wire.encodeRequest(Request.make(-2147483648)))).toBe("0b0880808080f8ffffffff01")
-    expect(hex(Wire.encodeRequest(Request.make(0)))).toBe("00")
+    expect(hex(Wire.encodeRequest(Request.makeUnsafe(1)))).toBe("020801")
+    expect(hex(Wire.encodeRequest(Request.makeUnsafe(-1)))).toBe("0b08ffffffffffffffffff01")
+    expect(hex(Wire.encodeRequest(Request.makeUnsafe(-2147483648)))).toBe("0b0880808080f8ffffffff01")
+    expect(hex(Wire.encodeRequest(Request.makeUnsafe(0)))).toBe("00")
   })
 
   it("writes a lone surrogate as U+FFFD and sizes it so", () => {
@@ -738,7 +742,7 @@ describe("encoding", () => {
   it("gives every encoded frame bytes of its own, even when carved from a shared slab", () => {
     const requests = Array.from(
       { length: 2000 },
-      (_, i) => Request.make(i, { payload: "x".repeat(i % 300), metadata: { i: String(i) } })
+      (_, i) => Request.makeUnsafe(i, { payload: "x".repeat(i % 300), metadata: { i: String(i) } })
     )
     const frames = requests.map((r) => Wire.encodeRequest(r))
     const bodies = requests.map((r) => Wire.encodeRequestBody(r))
@@ -763,7 +767,7 @@ describe("against protobufjs", () => {
   it("protobufjs writes both key and value of empty map entries, as Go does", () => {
     const pb = PbRequest.encode(PbRequest.create({ metadata: { "": "" } })).finish()
     expect(hex(pb)).toBe("12040a001200")
-    expect(hex(Wire.encodeRequestBody(Request.make(0, { metadata: { "": "" } })))).toBe("12040a001200")
+    expect(hex(Wire.encodeRequestBody(Request.makeUnsafe(0, { metadata: { "": "" } })))).toBe("12040a001200")
   })
 
   it("requests: our encoding decodes the same in protobufjs, and bytes match", () => {

@@ -2,6 +2,7 @@
 // header promises.
 import { describe, expect, it } from "@effect/vitest"
 import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
 
 const run = (name: string) =>
   ChildProcess.spawnSync(process.execPath, [new URL(`../examples/${name}.ts`, import.meta.url).pathname], {
@@ -34,4 +35,10 @@ describe("examples", () => {
     expect(wall).toBeLessThan(1900) // the 2 simulated seconds did not pass in real time
     expect(status).toBe(0)
   }, 30_000)
+
+  it("the README's Testing block is examples/testing.test.ts, verbatim (which npm test runs)", () => {
+    const readme = Fs.readFileSync(new URL("../README.md", import.meta.url), "utf8")
+    const example = Fs.readFileSync(new URL("../examples/testing.test.ts", import.meta.url), "utf8")
+    expect(readme).toContain("```ts\n" + example + "```\n")
+  })
 })

@@ -13,7 +13,7 @@ const [host, port] = (opts.address ?? "127.0.0.1:7701").split(":") as [string, s
 const warmupMs = Number(opts.warmup ?? 1000)
 const durationMs = Number(opts.duration ?? 3000)
 
-const request = Request.make(workload.code, { payload: new Uint8Array(workload.payloadSize).fill(97) })
+const request = Request.makeUnsafe(workload.code, { payload: new Uint8Array(workload.payloadSize).fill(97) })
 // Encoded at every send, as any real client must (the bytes of a request are not known in advance).
 const batch = Array.from({ length: workload.depth }, () => request)
 const recorder = new Recorder()

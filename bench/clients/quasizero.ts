@@ -21,5 +21,5 @@ NodeRuntime.runMain(
       durationMs: Number(opts.duration ?? 3000)
     })
     console.log(resultLine(result))
-  }).pipe(Effect.scoped, Effect.provide(NodeClient.layer({ host, port: Number(port) })))
+  }).pipe(Effect.scoped, Effect.provide(NodeClient.layerDialer({ host, port: Number(port) })))
 )

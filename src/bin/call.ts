@@ -69,7 +69,7 @@ export const withClient =
   ): Effect.Effect<A, CommandFailed> =>
     effect.pipe(
       Effect.scoped,
-      Effect.provide(NodeClient.layer(address)),
+      Effect.provide(NodeClient.layerDialer(address)),
       Effect.tapError((e) => Console.error(`quasizero ${name}: ${e.message}`)),
       Effect.catchCause(() => Effect.fail(new CommandFailed()))
     )
@@ -91,7 +91,7 @@ export const call = Command.make("call", {
     }
     if (flags.pipeline < 1) return yield* Effect.fail(new Error(`--pipeline: expected N >= 1, got ${flags.pipeline}`))
     const request = yield* Effect.try({
-      try: () => Request.make(flags.code, { payload: flags.payload, metadata }),
+      try: () => Request.makeUnsafe(flags.code, { payload: flags.payload, metadata }),
       catch: (e) => e as Error
     })
     const client = yield* Client.make()

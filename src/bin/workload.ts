@@ -94,7 +94,7 @@ export const run = (
   options: { readonly warmupMs: number; readonly durationMs: number; readonly onProgress?: (done: number) => void }
 ): Effect.Effect<Result, Client.ClientError> =>
   Effect.suspend(() => {
-    const request = Request.make(workload.code, { payload: new Uint8Array(workload.payloadSize).fill(97) })
+    const request = Request.makeUnsafe(workload.code, { payload: new Uint8Array(workload.payloadSize).fill(97) })
     const batch = Array.from({ length: workload.depth }, () => request)
     const recorder = new Recorder()
     const start = performance.now()

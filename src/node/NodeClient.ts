@@ -94,38 +94,93 @@ export const make = (options: Options): Effect.Effect<Client.Dialer["Service"], 
   )
 
 /**
- * A `Dialer` layer for TCP (`{ host, port }`) or a Unix socket (`{ path }`).
+ * The `Client` over TCP (`{ host, port }`) or a Unix socket (`{ path }`):
+ * `Options` (where) plus `Client.Options` (how). The module's main layer.
+ *
+ * @example
+ * ```ts
+ * import { Client, Request } from "quasizero"
+ * import { NodeClient } from "quasizero/node"
+ * import { Effect } from "effect"
+ * const program = Client.call(Request.makeUnsafe(1)).pipe(
+ *   Effect.provide(NodeClient.layer({ host: "127.0.0.1", port: 7475, requestTimeout: "1 second" }))
+ * )
+ * const UnixLive = NodeClient.layer({ path: "/run/quasizero.sock" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options & Client.Options): Layer.Layer<Client.Client, Client.ClientError> => {
+  const [clientOptions, where] = splitClientOptions(options)
+  return Client.layer(clientOptions).pipe(Layer.provide(layerDialer(where)))
+}
+
+// The keys of `Client.Options` (from its defaults table, so a new client
+// option needs no change here), apart from where and how to connect.
+const clientKeys = new Set(Object.keys(Client.defaults))
+const splitClientOptions = <O extends object>(options: O & Client.Options): [Client.Options, O] => {
+  const client: Record<string, unknown> = {}
+  const rest: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(options)) (clientKeys.has(key) ? client : rest)[key] = value
+  return [client as Client.Options, rest as O]
+}
+
+/**
+ * The `Client` over TLS: `Options`, Node's `tls.ConnectionOptions`
+ * (`servername`, `ca`, `rejectUnauthorized`, ...) and `Client.Options`.
+ *
+ * @example
+ * ```ts
+ * import { NodeClient } from "quasizero/node"
+ * declare const ca: string
+ * const ClientLive = NodeClient.layerTls({ host: "db.internal", port: 7476, ca, requestTimeout: "2 seconds" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerTls = (
+  options: Options & Tls.ConnectionOptions & Client.Options
+): Layer.Layer<Client.Client, Client.ClientError> => {
+  const [clientOptions, tls] = splitClientOptions<Options & Tls.ConnectionOptions>(options)
+  return Client.layer(clientOptions).pipe(Layer.provide(layerDialerTls(tls)))
+}
+
+/**
+ * Only the `Dialer` for TCP (`{ host, port }`) or a Unix socket (`{ path }`),
+ * for `Client.make` / `Client.layer`.
  *
  * @example
  * ```ts
  * import { Client } from "quasizero"
  * import { NodeClient } from "quasizero/node"
  * import { Layer } from "effect"
- * const ClientLive = Client.layer().pipe(Layer.provide(NodeClient.layer({ host: "127.0.0.1", port: 7475 })))
- * const UnixLive = Client.layer().pipe(Layer.provide(NodeClient.layer({ path: "/run/quasizero.sock" })))
+ * const ClientLive = Client.layer().pipe(Layer.provide(NodeClient.layerDialer({ host: "127.0.0.1", port: 7475 })))
  * ```
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<Client.Dialer, Client.ClientError> =>
+export const layerDialer = (options: Options): Layer.Layer<Client.Dialer, Client.ClientError> =>
   Layer.effect(Client.Dialer)(Effect.suspend(() => make(options)))
 
 /**
- * A `Dialer` layer for TLS: `Options` plus Node's `tls.ConnectionOptions`
- * (`servername`, `ca`, `rejectUnauthorized`, ...).
+ * Only the `Dialer` for TLS: `Options` plus Node's `tls.ConnectionOptions`.
  *
  * @example
  * ```ts
  * import { NodeClient } from "quasizero/node"
  * declare const ca: string
- * const TlsDialer = NodeClient.layerTls({ host: "db.internal", port: 7476, ca })
+ * const TlsDialer = NodeClient.layerDialerTls({ host: "db.internal", port: 7476, ca })
  * ```
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerTls = (options: Options & Tls.ConnectionOptions): Layer.Layer<Client.Dialer, Client.ClientError> =>
+export const layerDialerTls = (
+  options: Options & Tls.ConnectionOptions
+): Layer.Layer<Client.Dialer, Client.ClientError> =>
   Layer.effect(Client.Dialer)(Effect.suspend(() => {
     const { noDelay: _, ...tls } = options
     return Effect.as(
@@ -138,26 +193,13 @@ export const layerTls = (options: Options & Tls.ConnectionOptions): Layer.Layer<
   }))
 
 /**
- * A `Client` layer with its Node dialer: `Options` (where) plus
- * `Client.Options` (how).
+ * The former name of `layer`.
  *
- * @example
- * ```ts
- * import { Client, Request } from "quasizero"
- * import { NodeClient } from "quasizero/node"
- * import { Effect } from "effect"
- * const program = Client.call(Request.make(1)).pipe(
- *   Effect.provide(NodeClient.layerClient({ host: "127.0.0.1", port: 7475, requestTimeout: "1 second" }))
- * )
- * ```
- *
+ * @deprecated use `NodeClient.layer` (it now provides the `Client`); the dialer alone is `layerDialer`.
  * @since 0.1.0
  * @category layers
  */
-export const layerClient = (options: Options & Client.Options): Layer.Layer<Client.Client, Client.ClientError> => {
-  const { host, noDelay, path, port, ...clientOptions } = options
-  return Client.layer(clientOptions).pipe(Layer.provide(layer({ host, noDelay, path, port })))
-}
+export const layerClient: (options: Options & Client.Options) => Layer.Layer<Client.Client, Client.ClientError> = layer
 
 /**
  * Parses `host:port`, `[ipv6]:port`, `unix:/path` or `/path` into `Options`;
@@ -222,7 +264,7 @@ export const addressConfig: Config.Config<Options> = Config.String("QUASIZERO_AD
  * import { NodeClient } from "quasizero/node"
  * import { Effect } from "effect"
  * // QUASIZERO_ADDRESS=127.0.0.1:7475 QUASIZERO_REQUEST_TIMEOUT="2 seconds"
- * const program = Client.call(Request.make(1)).pipe(Effect.provide(NodeClient.layerConfig()))
+ * const program = Client.call(Request.makeUnsafe(1)).pipe(Effect.provide(NodeClient.layerConfig()))
  * ```
  *
  * @since 0.1.0

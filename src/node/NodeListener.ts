@@ -82,11 +82,17 @@ export const make = Effect.fnUntraced(function*(options: {
   yield* Effect.callback<void, SocketServer.SocketServerError>((resume) => {
     const onError = (error: Error) => resume(Effect.fail(openError(error)))
     server!.once("error", onError)
-    server!.listen(options.listen, () => {
+    try {
+      server!.listen(options.listen, () => {
+        server!.off("error", onError)
+        listening = true
+        resume(Effect.void)
+      })
+    } catch (error) {
+      // Bad listen options (`port: -1`: ERR_SOCKET_BAD_PORT) throw: a typed error of the layer, not a defect.
       server!.off("error", onError)
-      listening = true
-      resume(Effect.void)
-    })
+      resume(Effect.fail(openError(error as Error)))
+    }
   })
   // After a successful listen, a server error (EMFILE on accept, ...) must not crash the process.
   server.on("error", () => {})

@@ -42,7 +42,9 @@ describe("quasizero serve", () => {
       const match = /^listening on 127\.0\.0\.1:(\d+)$/.exec(firstLine)
       expect(match, firstLine).not.toBeNull()
       const client = yield* Raw.connect(Number(match![1]))
-      yield* client.write(Wire.encodeRequests([Request.make(1), Request.make(2, { payload: "hi" }), Request.make(3)]))
+      yield* client.write(
+        Wire.encodeRequests([Request.makeUnsafe(1), Request.makeUnsafe(2, { payload: "hi" }), Request.makeUnsafe(3)])
+      )
       const replies = yield* client.read(3)
       expect(replies.map((r) => [r.errorMessage, Raw.text(r.payload)])).toEqual([
         ["", "PONG"],
@@ -131,7 +133,7 @@ describe("quasizero call", () => {
 
   it("toJson: a payload that is not UTF-8 shows as base64; metadata keys stay data", () => {
     const bytes = Uint8Array.from([0xff, 0xfe, 0x00, 0x80])
-    const response = Response.makeUnsafe("", new Map([["__proto__", "x"], ["constructor", "y"]]), bytes)
+    const response = Response.makeUnchecked("", new Map([["__proto__", "x"], ["constructor", "y"]]), bytes)
     expect(JSON.parse(toJson(response))).toEqual({
       error_message: "",
       metadata: JSON.parse('{"__proto__":"x","constructor":"y"}'),

@@ -37,7 +37,7 @@ const ping = (port: number) =>
     const socket = Net.connect({ port, host: "127.0.0.1" })
     const frames: Array<Uint8Array> = []
     const decoder = new Wire.FrameDecoder()
-    socket.on("connect", () => socket.write(Wire.encodeRequest(Request.make(1))))
+    socket.on("connect", () => socket.write(Wire.encodeRequest(Request.makeUnsafe(1))))
     socket.on("data", (chunk) => {
       decoder.push(chunk, frames)
       if (frames.length > 0) {

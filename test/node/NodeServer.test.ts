@@ -23,10 +23,13 @@ const serve = (transport: ReturnType<typeof NodeServer.layer>) =>
     (context) => context.mapUnsafe.get(Server.Server.key) as Server.Server["Service"]
   )
 
-const pingThrough = (dialer: ReturnType<typeof NodeClient.layer>) =>
+const pingThrough = (dialer: ReturnType<typeof NodeClient.layerDialer>) =>
   Effect.gen(function*() {
     const client = yield* Client.make()
-    const [pong, echo] = yield* client.pipeline([Request.make(1), Request.make(2, { payload: "over the wire" })])
+    const [pong, echo] = yield* client.pipeline([
+      Request.makeUnsafe(1),
+      Request.makeUnsafe(2, { payload: "over the wire" })
+    ])
     return [Response.text(pong!), Response.text(echo!)]
   }).pipe(Effect.provide(dialer))
 
@@ -38,7 +41,7 @@ describe("NodeServer transports", () => {
       const path = Path.join(dir, "q.sock")
       const server = yield* serve(NodeServer.layer({ path }))
       expect(server.address._tag).toBe("UnixPathAddress")
-      expect(yield* pingThrough(NodeClient.layer({ path }))).toEqual(["PONG", "over the wire"])
+      expect(yield* pingThrough(NodeClient.layerDialer({ path }))).toEqual(["PONG", "over the wire"])
     }))
 
   it.live("TLS, with the client verifying the server's certificate", () =>
@@ -49,11 +52,11 @@ describe("NodeServer transports", () => {
       const port = (server.address as NetAddress.InetAddress).port
       expect(
         yield* pingThrough(
-          NodeClient.layerTls({ host: "127.0.0.1", port, ca: fixture("tls-cert.pem"), servername: "localhost" })
+          NodeClient.layerDialerTls({ host: "127.0.0.1", port, ca: fixture("tls-cert.pem"), servername: "localhost" })
         )
       ).toEqual(["PONG", "over the wire"])
       // An untrusted certificate is a connect failure, not a silent downgrade.
-      const error = yield* Effect.flip(pingThrough(NodeClient.layerTls({ host: "127.0.0.1", port })))
+      const error = yield* Effect.flip(pingThrough(NodeClient.layerDialerTls({ host: "127.0.0.1", port })))
       expect(error.reason._tag).toBe("ConnectFailed")
     }))
 
@@ -62,9 +65,42 @@ describe("NodeServer transports", () => {
       const server = yield* serve(NodeServer.layer({ host: "::1", port: 0 }))
       const address = server.address as NetAddress.InetAddress
       expect(NetAddress.formatHost(address)).toBe("::1")
-      expect(yield* pingThrough(NodeClient.layer({ host: "::1", port: address.port }))).toEqual([
+      expect(yield* pingThrough(NodeClient.layerDialer({ host: "::1", port: address.port }))).toEqual([
         "PONG",
         "over the wire"
       ])
+    }))
+
+  it.live("bad listen options are a typed error of the layer, not a defect", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Layer.build(NodeServer.layer({ port: -1 })))
+      expect(error._tag).toBe("SocketServerError")
+      expect(error.reason._tag).toBe("SocketServerOpenError")
+      expect(String((error.reason.cause as Error).message)).toMatch(/port/)
+    }))
+
+  it.live("NodeClient.layer / layerTls give the Client, with client options beside the connection's", () =>
+    Effect.gen(function*() {
+      const server = yield* serve(
+        NodeServer.layerTls({ host: "127.0.0.1", port: 0, key: fixture("tls-key.pem"), cert: fixture("tls-cert.pem") })
+      )
+      const port = Server.portOf(server.address)!
+      const reply = yield* Client.call(Request.makeUnsafe(1)).pipe(
+        Effect.provide(NodeClient.layerTls({
+          host: "127.0.0.1",
+          port,
+          ca: fixture("tls-cert.pem"),
+          servername: "localhost",
+          requestTimeout: "5 seconds",
+          pool: { maxCap: 2 }
+        }))
+      )
+      expect(Response.text(reply)).toBe("PONG")
+      const invalid = yield* Effect.flip(
+        Client.call(Request.makeUnsafe(1)).pipe(
+          Effect.provide(NodeClient.layer({ host: "127.0.0.1", port, pool: { maxCap: 0 } }))
+        )
+      )
+      expect(invalid.reason._tag).toBe("InvalidOption") // the client option reached the Client
     }))
 })

@@ -106,7 +106,7 @@ const clientOn = (port: number, options?: Client.Options, dials?: { count: numbe
 const bounded = <A, E, R>(effect: Effect.Effect<A, E, R>, ms: number) =>
   Effect.timeoutOrElse(effect, { duration: ms, orElse: () => Effect.die(new Error(`hung for ${ms} ms`)) })
 
-const track = (id: string, delayMs = 0) => Request.make(TRACK, { payload: delayMs > 0 ? `${id}:${delayMs}` : id })
+const track = (id: string, delayMs = 0) => Request.makeUnsafe(TRACK, { payload: delayMs > 0 ? `${id}:${delayMs}` : id })
 
 interface Outcome {
   readonly id: string
@@ -250,7 +250,7 @@ describe("faults: server process killed, stalled, stopped", () => {
           const start = performance.now()
           // A stalled call, with a call multiplexed behind it on the same connection.
           const [stalled, behind] = yield* Effect.all([
-            Effect.flip(client.call(Request.make(STALL))),
+            Effect.flip(client.call(Request.makeUnsafe(STALL))),
             Effect.flip(Effect.andThen(Effect.sleep(20), client.call(track("behind"))))
           ], { concurrency: "unbounded" })
           const elapsed = performance.now() - start
@@ -352,26 +352,26 @@ describe("faults: replies cut off mid-frame (raw node:net server)", () => {
         const client = yield* clientOn(port, { pool: { maxCap: 1 } })
         const frameLength = Wire.encodeResponse(Response.ok("x".repeat(200))).length
         for (const cut of [0, 1, 2, 3, 50, frameLength - 1]) {
-          const cutCall = Request.make(9, { payload: String(cut) })
+          const cutCall = Request.makeUnsafe(9, { payload: String(cut) })
           const single = yield* Effect.flip(client.call(cutCall))
           expect(["ConnectionClosed", "ProtocolError"]).toContain(single.reason._tag)
           expect(single.maybeProcessed).toBe(true)
           // A pipeline whose first reply is whole and second cut: it fails as a
           // whole; no ResponseBatch with a missing or truncated reply.
-          const batch = yield* Effect.flip(client.pipeline([Request.make(1), cutCall, Request.make(1)]))
+          const batch = yield* Effect.flip(client.pipeline([Request.makeUnsafe(1), cutCall, Request.makeUnsafe(1)]))
           expect(["ConnectionClosed", "ProtocolError"]).toContain(batch.reason._tag)
           // Multiplexed calls on one connection: the one before the cut gets
           // its reply, the cut one and the one after fail.
           const [before, cutOne, after] = yield* Effect.all([
-            Effect.result(client.call(Request.make(1))),
+            Effect.result(client.call(Request.makeUnsafe(1))),
             Effect.result(client.call(cutCall)),
-            Effect.result(client.call(Request.make(1)))
+            Effect.result(client.call(Request.makeUnsafe(1)))
           ], { concurrency: "unbounded" })
           expect(Result.isSuccess(before) && Response.text(before.success)).toBe("PONG")
           expect(Result.isFailure(cutOne)).toBe(true)
           expect(Result.isFailure(after)).toBe(true)
           // The decoder's partial frame died with the connection.
-          expect(Response.text(yield* client.call(Request.make(1)))).toBe("PONG")
+          expect(Response.text(yield* client.call(Request.makeUnsafe(1)))).toBe("PONG")
         }
       }),
       10_000
@@ -395,7 +395,7 @@ describe("faults: the client leaves while its handler runs (in-process server)",
           socket.on("end", () => (ended = true))
           socket.on("error", () => {})
           yield* Effect.promise(() => new Promise((resolve) => socket.once("connect", resolve)))
-          socket.write(Wire.encodeRequests([Request.make(Demo.SLEEP, { payload: "150" })]))
+          socket.write(Wire.encodeRequests([Request.makeUnsafe(Demo.SLEEP, { payload: "150" })]))
           yield* Effect.sleep(50)
           expect(harness.server.connections()).toBe(1)
           socket[how]()
@@ -459,7 +459,7 @@ describe("faults: handler defects at random under load (in-process server)", () 
           Array.from({ length: 64 }, (_, caller) => caller),
           (caller) =>
             Effect.forEach(Array.from({ length: 80 }, (_, i) => `${caller}-${i}`), (id) =>
-              Effect.map(client.call(Request.make(DEFECT, { payload: id })), (response) => {
+              Effect.map(client.call(Request.makeUnsafe(DEFECT, { payload: id })), (response) => {
                 maxConnections = Math.max(maxConnections, harness.server.connections())
                 return { id, response }
               })),

@@ -117,7 +117,7 @@ describe("slowloris", () => {
       const rec = recording()
       const { port } = yield* Harness.tcp({ timeout: "300 millis", onError: rec.onError })
       const socket = yield* Effect.promise(() => connectRaw(port))
-      const frame = Wire.encodeRequest(Request.make(2, { payload: new Uint8Array(100) }))
+      const frame = Wire.encodeRequest(Request.makeUnsafe(2, { payload: new Uint8Array(100) }))
       let sent = 0
       const start = performance.now()
       const timer = setInterval(() => {
@@ -141,7 +141,7 @@ describe("slowloris", () => {
     Effect.gen(function*() {
       const { port } = yield* Harness.tcp({ timeout: "300 millis" })
       const client = yield* Raw.connect(port)
-      const frame = Wire.encodeRequest(Request.make(1)) // 3 bytes
+      const frame = Wire.encodeRequest(Request.makeUnsafe(1)) // 3 bytes
       // 4 PINGs, a byte every 80 ms: each frame completes in 160 ms, the
       // connection lives 1 s, over three times the timeout.
       for (let i = 0; i < 4; i++) {
@@ -216,7 +216,7 @@ describe("a client that never reads", () => {
           hog.pause() // never reads a reply
           hog.on("error", () => {})
           const payload = new Uint8Array(64 * 1024).fill(7)
-          const batch = Wire.encodeRequests(Array.from({ length: 16 }, () => Request.make(2, { payload })))
+          const batch = Wire.encodeRequests(Array.from({ length: 16 }, () => Request.makeUnsafe(2, { payload })))
           const total = 32 * batch.length // 32 MiB
           for (let i = 0; i < 32; i++) hog.write(batch)
           // Taken in = written minus what is still queued in our own socket.
@@ -230,7 +230,7 @@ describe("a client that never reads", () => {
           const before2 = performance.now()
           const others = await pingLatencies(server.port, 100)
           const echo = await open(server.port)
-          echo.socket.write(Wire.encodeRequest(Request.make(2, { payload: new Uint8Array(MiB).fill(1) })))
+          echo.socket.write(Wire.encodeRequest(Request.makeUnsafe(2, { payload: new Uint8Array(MiB).fill(1) })))
           const [reply] = await echo.read(1)
           echo.socket.destroy()
           const othersMs = performance.now() - before2
@@ -269,7 +269,7 @@ describe("a client that never reads", () => {
       hog.pause()
       hog.on("error", () => {})
       const payload = new Uint8Array(64 * 1024)
-      const batch = Wire.encodeRequests(Array.from({ length: 16 }, () => Request.make(2, { payload })))
+      const batch = Wire.encodeRequests(Array.from({ length: 16 }, () => Request.makeUnsafe(2, { payload })))
       for (let i = 0; i < 16; i++) hog.write(batch)
       yield* Effect.promise(() => closedAt(hog))
       expect(rec.errors.map((e) => e.reason._tag === "Timeout" && e.reason.kind)).toContain("Write")
@@ -398,7 +398,7 @@ describe("untrusted metadata", () => {
       const { port } = yield* Harness.tcp()
       const client = yield* Raw.connect(port)
       const metadata = new Map(hostileKeys.map((k, i) => [k, hostileValues[i % hostileValues.length]!]))
-      yield* client.write(Wire.encodeRequest(Request.make(4, { metadata })))
+      yield* client.write(Wire.encodeRequest(Request.makeUnsafe(4, { metadata })))
       const [reply] = yield* client.read(1)
       expect([...reply!.metadata]).toEqual([...metadata])
 
@@ -409,7 +409,7 @@ describe("untrusted metadata", () => {
         fc.array(fc.tuple(keyArb, fc.oneof(text, fc.constantFrom(...hostileValues))), { maxLength: 8 }),
         { numRuns: 300, seed: 42 }
       ).map((pairs) => new Map(pairs))
-      yield* client.write(Wire.encodeRequests(requests.map((m) => Request.make(4, { metadata: m }))))
+      yield* client.write(Wire.encodeRequests(requests.map((m) => Request.makeUnsafe(4, { metadata: m }))))
       const replies = yield* client.read(requests.length)
       replies.forEach((r, i) => expect([...r.metadata]).toEqual([...requests[i]!]))
 

@@ -89,7 +89,7 @@ describe("graceful shutdown under load", () => {
             loadClient(port, {
               total: Infinity,
               window: 64,
-              request: (seq) => Request.make(r.chance(0.1) ? 7 : 2, { payload: `${id}:${seq}` }),
+              request: (seq) => Request.makeUnsafe(r.chance(0.1) ? 7 : 2, { payload: `${id}:${seq}` }),
               check: (
                 seq,
                 reply
@@ -159,7 +159,7 @@ describe("handler defects under load", () => {
                 total: perClient,
                 window: 64,
                 request: (seq) =>
-                  Request.make(6, { payload: doomed[id]![seq] ? Uint8Array.of(0xff, seq) : `${id}:${seq}` }),
+                  Request.makeUnsafe(6, { payload: doomed[id]![seq] ? Uint8Array.of(0xff, seq) : `${id}:${seq}` }),
                 check: (seq, reply) => {
                   if (doomed[id]![seq]) {
                     return reply.errorMessage === "internal error"

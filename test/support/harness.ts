@@ -12,8 +12,8 @@ import * as Handlers from "../../src/Handlers.ts"
 import * as NodeServer from "../../src/node/NodeServer.ts"
 import type * as Response from "../../src/Response.ts"
 import * as Server from "../../src/Server.ts"
+import * as MemorySocket from "../../src/testing/MemorySocketServer.ts"
 import * as Wire from "../../src/Wire.ts"
-import * as MemorySocket from "./memorySocket.ts"
 
 /** Lets forked fibers run without advancing the clock. */
 export const settle = Effect.forEach(Array.from({ length: 20 }), () => Effect.yieldNow, { discard: true })
@@ -38,7 +38,7 @@ export const build = <E>(
 export const memory = (options?: Server.Options, table?: Handlers.Table<unknown, never>) =>
   Effect.gen(function*() {
     const mem = MemorySocket.make()
-    const started = yield* build(options, Layer.succeed(SocketServer.SocketServer)(mem.layer), table)
+    const started = yield* build(options, Layer.succeed(SocketServer.SocketServer)(mem.socketServer), table)
     yield* settle // the accept fiber is forked: let it start
     return { ...started, connect: mem.connect }
   })

@@ -57,7 +57,7 @@ const demo = (request: Request.Request): Response.Response | Promise<Response.Re
     case 3:
       return Response.error("something went wrong")
     case 4:
-      return Response.makeUnsafe("", request.metadata, new TextEncoder().encode("META"))
+      return Response.makeUnchecked("", request.metadata, new TextEncoder().encode("META"))
     case 5: {
       const ms = Number(textDecoder.decode(request.payload))
       return new Promise((resolve) => setTimeout(() => resolve(Response.ok("SLEPT")), ms))

@@ -1,14 +1,26 @@
-// An in-memory transport for client tests that run on the TestClock: a
-// `Client.Dialer` whose sockets talk to a scripted server in the same process,
-// with no real I/O (real I/O on a frozen clock deadlocks).
+/**
+ * A scripted in-memory server for client tests on the `TestClock`: a
+ * `Client.Dialer` whose sockets talk to request handlers in the same process,
+ * with no real I/O (real I/O on a frozen clock deadlocks). Unlike
+ * `MemorySocketServer`, no quasizero `Server` runs behind it: the test decides
+ * every reply, refuses dials, hangs connects or breaks writes.
+ *
+ * @since 0.1.0
+ */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Socket from "effect/socket/Socket"
-import type * as Client from "../../src/Client.ts"
-import type * as Request from "../../src/Request.ts"
-import type * as Response from "../../src/Response.ts"
-import * as Wire from "../../src/Wire.ts"
+import type * as Client from "../Client.ts"
+import type * as Request from "../Request.ts"
+import type * as Response from "../Response.ts"
+import * as Wire from "../Wire.ts"
 
+/**
+ * One connection as the scripted server sees it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface MemoryConnection {
   readonly id: number
   /** Requests received, in order. */
@@ -22,6 +34,13 @@ export interface MemoryConnection {
   readonly close: () => void
 }
 
+/**
+ * A scripted server behind a `Client.Dialer`: answer, delay, drop or break
+ * each request by hand.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface MemoryServer {
   readonly dialer: Client.Dialer["Service"]
   readonly connections: Array<MemoryConnection>
@@ -41,6 +60,28 @@ const refused = () =>
     reason: new Socket.SocketOpenError({ kind: "Unknown", cause: new Error("connect ECONNREFUSED (memory)") })
   })
 
+/**
+ * Builds a scripted server; `handler` answers each request at once, or
+ * returns `undefined` to leave it unanswered (reply later with
+ * `connection.reply`).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Client, Request, Response } from "quasizero"
+ * import { MemoryDialer } from "quasizero/testing"
+ *
+ * const server = MemoryDialer.make(() => Response.ok("PONG"))
+ * server.failDials = 2 // the first two connects are refused
+ * const program = Effect.gen(function*() {
+ *   const client = yield* Client.make({ pool: { initialSize: 0 } })
+ *   return yield* client.call(Request.makeUnsafe(1))
+ * }).pipe(Effect.scoped, Effect.provideService(Client.Dialer, server.dialer))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const make = (
   handler: MemoryServer["handler"] = () => undefined
 ): MemoryServer => {
