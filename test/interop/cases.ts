@@ -84,7 +84,7 @@ export const request = (c: Case): Request.Request => {
   const options: { payload?: string | Uint8Array; metadata?: ReadonlyArray<readonly [string, string]> } = {}
   if (c.payload !== undefined) options.payload = c.payload
   if (c.meta !== undefined) options.metadata = c.meta
-  return Request.make(c.code, options)
+  return Request.makeUnsafe(c.code, options)
 }
 
 export const requests = (c: Case): ReadonlyArray<Request.Request> =>

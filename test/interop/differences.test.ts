@@ -16,11 +16,11 @@ import * as Peer from "./peer.ts"
 
 const clientFor = (port: number, options: Client.Options = {}) =>
   Effect.map(
-    Layer.build(NodeClient.layerClient({ host: "127.0.0.1", port, requestTimeout: "10 seconds", ...options })),
+    Layer.build(NodeClient.layer({ host: "127.0.0.1", port, requestTimeout: "10 seconds", ...options })),
     (context) => Context.get(context, Client.Client)
   )
 
-const ping = Wire.encodeRequest(Request.make(1))
+const ping = Wire.encodeRequest(Request.makeUnsafe(1))
 /** A frame whose body is a truncated varint field: framing intact, body malformed. */
 const malformed = Uint8Array.from([0x02, 0x08, 0xff])
 
@@ -49,13 +49,13 @@ describe.runIf(Peer.available)("Go's behaviours that we do not copy", () => {
         const go = yield* Peer.goServer()
         const ours = yield* Peer.ourServerProcess()
         // Our client refuses to send it by default (RequestTooLarge); raise its limit to reach the servers.
-        const big = Request.make(2, { payload: new Uint8Array((1 << 24) + 1) })
+        const big = Request.makeUnsafe(2, { payload: new Uint8Array((1 << 24) + 1) })
         const goClient = yield* clientFor(go.port, { maxFrameSize: 1 << 25 })
         const goError = yield* Effect.flip(goClient.call(big))
         expect(reasonOf(goError)).toBe("ConnectionClosed")
         expect(goError.maybeProcessed).toBe(true)
         // The client is still usable: the broken connection was dropped, a new one is dialled.
-        expect((yield* goClient.call(Request.make(1))).errorMessage).toBe("")
+        expect((yield* goClient.call(Request.makeUnsafe(1))).errorMessage).toBe("")
 
         // Ours replies "... exceeds 16777216 ..." and closes at once, while the client is still writing the
         // rest: the kernel may then reset the connection before the reply is read. Either way a typed outcome.
@@ -64,7 +64,7 @@ describe.runIf(Peer.available)("Go's behaviours that we do not copy", () => {
         if (reply._tag === "Success") expect(reply.success.errorMessage).toMatch(/16777216/)
         else expect(reasonOf(reply.failure)).toBe("ConnectionClosed")
         // A call that picks the closing connection fails unwritten (maybeProcessed: false): `retry` resends it.
-        expect((yield* oursClient.call(Request.make(1))).errorMessage).toBe("")
+        expect((yield* oursClient.call(Request.makeUnsafe(1))).errorMessage).toBe("")
 
         const strict = yield* clientFor(go.port)
         expect(reasonOf(yield* Effect.flip(strict.call(big)))).toBe("RequestTooLarge")
@@ -78,7 +78,7 @@ describe.runIf(Peer.available)("Go's behaviours that we do not copy", () => {
       Effect.gen(function*() {
         const go = yield* Peer.goServer(["-timeout", "300ms"])
         const ours = yield* Peer.ourServerProcess(["--timeout", "300ms"])
-        const slow = Request.make(5, { payload: "700" })
+        const slow = Request.makeUnsafe(5, { payload: "700" })
         const goClient = yield* clientFor(go.port)
         const goError = yield* Effect.flip(goClient.call(slow))
         expect(reasonOf(goError)).toBe("ConnectionClosed")
@@ -107,9 +107,9 @@ describe.runIf(Peer.available)("Go's behaviours that we do not copy", () => {
         // Our client, idle past Go's deadline: it saw the close, and the next call dials a new connection
         // (`retry` covers a call that races the close: it fails unwritten, maybeProcessed: false).
         const goClient = yield* clientFor(go.port, { retry: Schedule.recurs(2) })
-        expect((yield* goClient.call(Request.make(1))).errorMessage).toBe("")
+        expect((yield* goClient.call(Request.makeUnsafe(1))).errorMessage).toBe("")
         yield* Effect.sleep("600 millis")
-        expect((yield* goClient.call(Request.make(1))).errorMessage).toBe("")
+        expect((yield* goClient.call(Request.makeUnsafe(1))).errorMessage).toBe("")
       }),
     30_000
   )
@@ -128,9 +128,9 @@ describe.runIf(Peer.available)("Go's behaviours that we do not copy", () => {
         expect(yield* toOurs.closed).toEqual([])
 
         const oursClient = yield* clientFor(ours.port, { retry: Schedule.recurs(2) })
-        expect((yield* oursClient.call(Request.make(1))).errorMessage).toBe("")
+        expect((yield* oursClient.call(Request.makeUnsafe(1))).errorMessage).toBe("")
         yield* Effect.sleep("500 millis")
-        expect((yield* oursClient.call(Request.make(1))).errorMessage).toBe("")
+        expect((yield* oursClient.call(Request.makeUnsafe(1))).errorMessage).toBe("")
       }),
     30_000
   )

@@ -49,7 +49,7 @@ describe.runIf(Peer.available)("payloads up to maxFrameSize, both directions", (
   let inProcess: { readonly address: string; readonly client: Client.Client["Service"] }
   const clientFor = (port: number) =>
     Effect.map(
-      Layer.build(NodeClient.layerClient({ host: "127.0.0.1", port, requestTimeout: "20 seconds" })),
+      Layer.build(NodeClient.layer({ host: "127.0.0.1", port, requestTimeout: "20 seconds" })),
       (context) => Context.get(context, Client.Client)
     )
   beforeAll(async () => {
@@ -68,7 +68,7 @@ describe.runIf(Peer.available)("payloads up to maxFrameSize, both directions", (
   afterAll(() => suite.close())
 
   it("the sizes are what they say", () => {
-    const body = (n: number) => Wire.encodeRequestBody(Request.make(2, { payload: new Uint8Array(n) })).length
+    const body = (n: number) => Wire.encodeRequestBody(Request.makeUnsafe(2, { payload: new Uint8Array(n) })).length
     expect(sizes.map((s) => body(s.payload))).toEqual([(1 << 20) + 6, maxFrameSize - 1, maxFrameSize])
   })
 
@@ -90,7 +90,7 @@ describe.runIf(Peer.available)("payloads up to maxFrameSize, both directions", (
     it.live(`our client → Go server and our server: ECHO ${size.name}, byte for byte`, () =>
       Effect.gen(function*() {
         const payload = Uint8Array.from({ length: size.payload }, (_, i) => 97 + (i % 26))
-        const request = Request.make(2, { payload })
+        const request = Request.makeUnsafe(2, { payload })
         const [fromGo, fromOurs] = yield* Effect.all([go.client.call(request), inProcess.client.call(request)])
         for (const reply of [fromGo, fromOurs]) {
           expect([reply.errorMessage, reply.metadata.size]).toEqual(["", 0])

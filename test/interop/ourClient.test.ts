@@ -21,7 +21,7 @@ type ClientService = Client.Client["Service"]
 
 const clientFor = (port: number) =>
   Effect.map(
-    Layer.build(NodeClient.layerClient({ host: "127.0.0.1", port, requestTimeout: "15 seconds" })),
+    Layer.build(NodeClient.layer({ host: "127.0.0.1", port, requestTimeout: "15 seconds" })),
     (context) => Context.get(context, Client.Client)
   )
 
