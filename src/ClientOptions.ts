@@ -32,14 +32,23 @@ import * as Wire from "./Wire.ts"
  * - `pool.reapInterval`: how often idle connections are looked for; a
  *   connection is closed at the first reap at which it has been idle for
  *   `idleTimeout`.
+ * - `pool.refill`: when fewer than `initialSize` connections are open (the
+ *   server closed them, an outage, a reap), one background fiber reopens
+ *   them one at a time, retrying a failed dial on this schedule (input: the
+ *   connect error). Default: 100 ms doubling up to 5 s, ±20 % jitter. A
+ *   schedule that ends gives up until the next connection closes.
  * - `connectTimeout`: dialing and connecting one connection.
  * - `acquireTimeout`: waiting for a connection with a free slot when all
  *   `maxCap` are full (`AcquireTimeout`: the pool is exhausted).
  * - `requestTimeout`: from the moment a call is queued on its connection to
- *   its reply (`RequestTimeout`: slow handler or stuck server). The
- *   connection is then closed, so the other calls on it fail too
- *   (`ConnectionClosed`, `maybeProcessed: true`): with multiplexing, one
- *   slow call takes its connection-mates down with it.
+ *   its reply (`RequestTimeout`: slow handler or stuck server); 60 seconds
+ *   by default, so that a silent server (stopped, or a half-open connection
+ *   after a partition: no FIN ever comes) fails calls instead of holding
+ *   them forever. The connection is then closed, so the other calls on it
+ *   fail too (`ConnectionClosed`, `maybeProcessed: true`): with
+ *   multiplexing, one slow call takes its connection-mates down with it.
+ *   Set it per service to a bit above your slowest handler; `0` waits
+ *   forever.
  * - `maxInFlight`: calls one connection carries at once (multiplexing
  *   depth; a pipeline counts once; 1 behaves like Go: one request per
  *   connection at a time).
@@ -65,6 +74,7 @@ export interface Options {
     readonly maxCap?: number | undefined
     readonly idleTimeout?: Duration.Input | undefined
     readonly reapInterval?: Duration.Input | undefined
+    readonly refill?: Schedule.Schedule<unknown, ClientError> | undefined
   } | undefined
   readonly connectTimeout?: Duration.Input | undefined
   readonly acquireTimeout?: Duration.Input | undefined
@@ -93,6 +103,7 @@ export interface ResolvedOptions {
     readonly maxCap: number
     readonly idleTimeout: Duration.Duration
     readonly reapInterval: Duration.Duration
+    readonly refill: Schedule.Schedule<unknown, ClientError>
   }
   readonly connectTimeout: Duration.Duration
   readonly acquireTimeout: Duration.Duration
@@ -111,9 +122,10 @@ export interface ResolvedOptions {
  * | `pool.maxCap` | 10 |
  * | `pool.idleTimeout` | 0 (never) |
  * | `pool.reapInterval` | 1 minute |
+ * | `pool.refill` | 100 ms doubling up to 5 s, jittered |
  * | `connectTimeout` | 10 seconds |
  * | `acquireTimeout` | 0 (wait) |
- * | `requestTimeout` | 0 (wait) |
+ * | `requestTimeout` | 60 seconds |
  * | `maxInFlight` | 64 |
  * | `maxFrameSize` | 16 MiB |
  * | `retry` | none |
@@ -132,11 +144,15 @@ export const defaults: ResolvedOptions = {
     initialSize: 1,
     maxCap: 10,
     idleTimeout: Duration.zero,
-    reapInterval: Duration.minutes(1)
+    reapInterval: Duration.minutes(1),
+    refill: Schedule.exponential("100 millis", 2).pipe(
+      Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.seconds(5)))),
+      Schedule.jittered
+    )
   },
   connectTimeout: Duration.seconds(10),
   acquireTimeout: Duration.zero,
-  requestTimeout: Duration.zero,
+  requestTimeout: Duration.seconds(60),
   maxInFlight: 64,
   maxFrameSize: Wire.defaultMaxFrameSize,
   retry: undefined
@@ -210,12 +226,15 @@ export const resolveOptions = (
       const maxCap = Math.max(integer("pool.maxCap", pool.maxCap, defaults.pool.maxCap, 1, 1 << 16), initialSize)
       const retry = options.retry
       if (retry !== undefined && !Schedule.isSchedule(retry)) throw new Invalid("retry", retry, "a Schedule")
+      const refill = pool.refill ?? defaults.pool.refill
+      if (!Schedule.isSchedule(refill)) throw new Invalid("pool.refill", refill, "a Schedule")
       return Effect.succeed<ResolvedOptions>({
         pool: {
           initialSize,
           maxCap,
           idleTimeout: timeout("pool.idleTimeout", pool.idleTimeout, defaults.pool.idleTimeout),
-          reapInterval: positiveDuration("pool.reapInterval", pool.reapInterval, defaults.pool.reapInterval)
+          reapInterval: positiveDuration("pool.reapInterval", pool.reapInterval, defaults.pool.reapInterval),
+          refill
         },
         connectTimeout: timeout("connectTimeout", options.connectTimeout, defaults.connectTimeout),
         acquireTimeout: timeout("acquireTimeout", options.acquireTimeout, defaults.acquireTimeout),
