@@ -7,20 +7,26 @@
  * are never replayed; those that provably did not (`maybeProcessed: false`)
  * may be retried with the `retry` schedule.
  *
- * A `Client` is a `Pool` of connections (`Pool.makeWithStrategy`, with
- * `concurrency` = `maxInFlight`): several concurrent callers share one
- * connection (multiplexing; their requests are written coalesced and answered
- * in order), and a new connection opens only when every open one is full.
- * The transport is a `Dialer` service (`NodeClient.layer` on Node); the
- * client itself imports only `effect`.
+ * A `Client` is a pool of connections (`ClientPool`): several concurrent
+ * callers share one connection (multiplexing; their requests are written
+ * coalesced and answered in order). A call goes to a connection with nothing
+ * outstanding, else to the least loaded one with a free slot (`maxInFlight`);
+ * a new connection opens only when every open one is full, and the pool
+ * keeps `initialSize` open, redialing on a backoff after an outage. The
+ * transport is a `Dialer` service (`NodeClient.layer` on Node); the client
+ * itself imports only `effect`.
  *
  * Gotchas:
- * - interrupting a call does not cancel it on the server: a written request
- *   keeps its place in its connection's FIFO and its reply is dropped (so
- *   the connection stays usable); a request still queued is sent anyway;
+ * - interrupting a call does not cancel it on the server: a request already
+ *   queued on a connection is still sent and may be processed; its reply is
+ *   read and dropped, and until then it keeps its slot on that connection
+ *   (so abandoned calls cannot pile up on one connection). A call
+ *   interrupted while it waits for a slot is never sent;
  * - with multiplexing, replies on a connection come in request order, so a
  *   slow request delays the calls queued behind it on the same connection
- *   (set `maxInFlight: 1` for one request per connection, like Go).
+ *   (set `maxInFlight: 1` for one request per connection, like Go);
+ * - `requestTimeout` defaults to 60 seconds: set it a bit above your slowest
+ *   handler.
  *
  * @since 0.1.0
  */

@@ -14,7 +14,10 @@
  *   lone call at once;
  * - any read or write error, protocol error or request timeout closes the
  *   connection for good: every written call fails with `maybeProcessed: true`,
- *   every queued one with `false`, and `onClose` invalidates it in the pool;
+ *   every queued one with `false`, and `onClose` drops it from the pool;
+ * - a call counts against the connection (`outstanding`) from the moment it
+ *   is queued until its reply is consumed, whether its caller still waits or
+ *   not; each slot that frees is reported with `onSlotFree`;
  * - time is read from `Clock` and waited on with `Effect.sleep`: one watchdog
  *   per connection compares the oldest call's deadline with the clock, so
  *   there is no timer per request.

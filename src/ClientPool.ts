@@ -179,7 +179,11 @@ export class Pool {
     return Effect.sync(() => {
       if (waiter.resume === undefined) return
       waiter.resume = undefined
-      this.live--
+      // The last live waiter gone: drop the cancelled ones with their requests.
+      if (--this.live === 0) {
+        this.waiters.length = 0
+        this.head = 0
+      }
     })
   }
 
@@ -218,7 +222,13 @@ export class Pool {
   private next(): Waiter | undefined {
     while (this.head < this.waiters.length) {
       const waiter = this.waiters[this.head]!
-      if (waiter.resume !== undefined) return waiter
+      if (waiter.resume !== undefined) {
+        if (this.head >= 1024 && this.head * 2 >= this.waiters.length) {
+          this.waiters = this.waiters.slice(this.head)
+          this.head = 0
+        }
+        return waiter
+      }
       this.waiters[this.head++] = undefined as unknown as Waiter
     }
     this.waiters.length = 0
