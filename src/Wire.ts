@@ -34,6 +34,8 @@ export {
   InvalidUtf8,
   /** @since 0.2.0 @category errors */
   MetadataLimit,
+  /** @since 0.2.0 @category errors */
+  NestingTooDeep,
   /** @since 0.1.0 @category errors */
   Truncated,
   /** @since 0.1.0 @category errors */

@@ -9,7 +9,16 @@ import * as Result from "effect/Result"
 import * as Message from "./Message.ts"
 import * as Request from "./Request.ts"
 import * as Response from "./Response.ts"
-import { fail, InvalidUtf8, MetadataLimit, Truncated, VarintOverflow, WireError, WrongWireType } from "./WireError.ts"
+import {
+  fail,
+  InvalidUtf8,
+  MetadataLimit,
+  NestingTooDeep,
+  Truncated,
+  VarintOverflow,
+  WireError,
+  WrongWireType
+} from "./WireError.ts"
 
 /**
  * Bounds on what decoding one message may cost, checked while it is decoded:
@@ -77,18 +86,23 @@ let entriesLeft = 0
 let metadataBytesLeft = 0
 let activeLimits: DecodeLimits = defaultDecodeLimits
 
-const readVarint = (what: string): number => {
+// What a failure is about: a name, or the number of an unknown field (only
+// formatted when decoding fails: skipping a field allocates nothing).
+type What = string | number
+const nameOf = (what: What): string => (typeof what === "number" ? `field ${what}` : what)
+
+const readVarint = (what: What): number => {
   const start = pos
   let result = 0
   let multiplier = 1
   for (let i = 0; i < 10; i++) {
-    if (pos >= end) return fail(new Truncated({ what, offset: start }))
+    if (pos >= end) return fail(new Truncated({ what: nameOf(what), offset: start }))
     const b = buf[pos++]!
     result += (b & 0x7f) * multiplier
     if (b < 0x80) return result
     multiplier *= 0x80
   }
-  return fail(new VarintOverflow({ what, offset: start }))
+  return fail(new VarintOverflow({ what: nameOf(what), offset: start }))
 }
 
 // int32: the low 32 bits of a (up to 10-byte) varint, as protobuf decoders do.
@@ -104,10 +118,10 @@ const readInt32 = (): number => {
   return fail(new VarintOverflow({ what: "code", offset: start }))
 }
 
-const readLength = (what: string): number => {
+const readLength = (what: What): number => {
   const start = pos
   const len = readVarint(what)
-  if (len > end - pos) return fail(new Truncated({ what, offset: start }))
+  if (len > end - pos) return fail(new Truncated({ what: nameOf(what), offset: start }))
   return len
 }
 
@@ -175,7 +189,7 @@ const readBytes = (): Uint8Array => {
 const skipField = (field: number, wireType: number, tagOffset: number): void => {
   switch (wireType) {
     case 0:
-      readVarint(`field ${field}`)
+      readVarint(field)
       return
     case 1:
     case 5: {
@@ -187,7 +201,7 @@ const skipField = (field: number, wireType: number, tagOffset: number): void => 
     case 2: {
       // Not `pos += readLength()`: that adds to `pos` as it was before the
       // length varint was read.
-      const len = readLength(`field ${field}`)
+      const len = readLength(field)
       pos += len
       return
     }
@@ -199,26 +213,51 @@ const skipField = (field: number, wireType: number, tagOffset: number): void => 
   }
 }
 
+/**
+ * How deep unknown groups may nest: 10,000, Go's protobuf recursion limit.
+ *
+ * @example
+ * ```ts
+ * import { Wire } from "quasizero"
+ * Wire.maxGroupDepth // 10000
+ * ```
+ *
+ * @since 0.2.0
+ * @category decoding
+ */
+export const maxGroupDepth = 10_000
+
+// The field numbers of the groups open while one is skipped, allocated once
+// (80 KB: field numbers of unknown fields may pass 2^32). Skipping allocates
+// nothing per level, and the end tag of every level is still checked against
+// its start, as Go does.
+const openGroups = new Float64Array(maxGroupDepth)
+
 // Deprecated proto2 groups may appear as unknown fields; skip to the matching
-// end tag iteratively so nesting depth cannot exhaust the stack.
+// end tag iteratively, so nesting can exhaust neither the stack nor memory.
 const skipGroup = (field: number, tagOffset: number): void => {
-  const open: Array<number> = [field]
-  while (open.length > 0) {
+  openGroups[0] = field
+  let depth = 1
+  while (depth > 0) {
     if (pos >= end) fail(new Truncated({ what: `group ${field}`, offset: tagOffset }))
     const at = pos
     const tag = readTag() // field 0 is as invalid inside a group as outside (Go rejects both)
-    const f = Math.floor(tag / 8)
+    const f = tag < 0x80000000 ? tag >>> 3 : Math.floor(tag / 8)
     const wt = tag & 7
     if (wt === 4) {
-      if (open.pop() !== f) fail(new WrongWireType({ field: f, wireType: 4, offset: at }))
-    } else if (wt === 3) open.push(f)
-    else skipField(f, wt, at)
+      if (openGroups[--depth] !== f) fail(new WrongWireType({ field: f, wireType: 4, offset: at }))
+    } else if (wt === 3) {
+      if (depth === maxGroupDepth) fail(new NestingTooDeep({ limit: maxGroupDepth, offset: at }))
+      openGroups[depth++] = f
+    } else skipField(f, wt, at)
   }
 }
 
 const readTag = (): number => {
   const at = pos
-  const tag = readVarint("tag")
+  // Tags of fields 1-15 are one byte: every known field, and most of a hostile frame.
+  const first = buf[pos]!
+  const tag = first < 0x80 && pos < end ? (pos++, first) : readVarint("tag")
   if (tag < 8) fail(new WrongWireType({ field: 0, wireType: tag & 7, offset: at }))
   return tag
 }

@@ -99,6 +99,21 @@ export class MetadataLimit extends Data.TaggedError("MetadataLimit")<{
 }
 
 /**
+ * Unknown groups nested deeper than `limit` (10,000, Go's recursion limit).
+ * Skipping stops at that depth, so a frame of group starts costs no more.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class NestingTooDeep
+  extends Data.TaggedError("NestingTooDeep")<{ readonly limit: number; readonly offset: number }>
+{
+  override get message(): string {
+    return `groups nested deeper than ${this.limit} at byte ${this.offset}`
+  }
+}
+
+/**
  * Why bytes are not a valid quasizero frame or message.
  *
  * @since 0.1.0
@@ -111,6 +126,7 @@ export type WireErrorReason =
   | WrongWireType
   | InvalidUtf8
   | MetadataLimit
+  | NestingTooDeep
 
 /**
  * The wire module's one error; branch on `error.reason._tag`.
