@@ -9,7 +9,10 @@
  * - decoding skips unknown fields, reads a missing map key or value as "",
  *   lets the last duplicate win, and rejects invalid UTF-8 (as Go does);
  * - a declared frame length is checked against `maxFrameSize` before any
- *   byte of the frame is buffered, and frames may split at any byte.
+ *   byte of the frame is buffered, and frames may split at any byte;
+ * - metadata is bounded while it is decoded (`DecodeLimits`): entries and
+ *   key + value bytes are counted as they are read, and decoding stops at the
+ *   first one past a limit.
  *
  * Every failure is a `WireError`; the `*Unsafe` functions throw it, the others
  * return a `Result`.
@@ -29,6 +32,10 @@ export {
   FrameTooLarge,
   /** @since 0.1.0 @category errors */
   InvalidUtf8,
+  /** @since 0.2.0 @category errors */
+  MetadataLimit,
+  /** @since 0.2.0 @category errors */
+  NestingTooDeep,
   /** @since 0.1.0 @category errors */
   Truncated,
   /** @since 0.1.0 @category errors */

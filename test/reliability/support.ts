@@ -219,7 +219,7 @@ export const open = (port: number): Promise<Conn> =>
     socket.on("close", () => {
       ended = true
       wake()
-      closedResolve(frames.slice(consumed).map(Wire.decodeResponseUnsafe))
+      closedResolve(frames.slice(consumed).map((f) => Wire.decodeResponseUnsafe(f, Wire.noDecodeLimits)))
     })
     socket.on("error", () => {})
     const read = (n: number): Promise<Array<Response.Response>> =>
@@ -227,7 +227,9 @@ export const open = (port: number): Promise<Conn> =>
         const check = () => {
           if (framing) return fail(framing)
           if (frames.length - consumed >= n) {
-            const out = frames.slice(consumed, consumed + n).map(Wire.decodeResponseUnsafe)
+            const out = frames.slice(consumed, consumed + n).map((f) =>
+              Wire.decodeResponseUnsafe(f, Wire.noDecodeLimits)
+            )
             consumed += n
             // Drop what was read so a long-lived connection holds no history.
             frames.splice(0, consumed)
