@@ -47,6 +47,7 @@ import { Dialer } from "./Dialer.ts"
 import type * as Message from "./Message.ts"
 import type * as Request from "./Request.ts"
 import type * as Response from "./Response.ts"
+import type * as Wire from "./Wire.ts"
 
 export * from "./ClientError.ts"
 
@@ -180,11 +181,16 @@ export const make: (
         reason: new ConnectTimeout({ address, timeout: resolved.connectTimeout, maybeProcessed: false })
       })
     )
+    const decodeLimits: Wire.DecodeLimits = {
+      maxMetadataEntries: resolved.maxMetadataEntries,
+      maxMetadataBytes: resolved.maxMetadataBytes
+    }
     const connect = (hooks: Pick<ClientConnection.Config, "onClose" | "onSlotFree" | "trackIdle">) => {
       const config: ClientConnection.Config = {
         address,
         maxFrameSize: resolved.maxFrameSize,
         requestTimeout: resolved.requestTimeout,
+        decodeLimits,
         ...hooks
       }
       const open = Effect.mapError(

@@ -36,6 +36,7 @@ import {
   Entry,
   failAll,
   type Failure,
+  limitError,
   protocolFailure,
   type Resume,
   socketFailure,
@@ -57,6 +58,8 @@ export interface Config {
   readonly maxFrameSize: number
   /** `Duration.zero` disables the watchdog. */
   readonly requestTimeout: Duration.Duration
+  /** Bounds on each reply's metadata (`maxMetadataEntries`, `maxMetadataBytes`). */
+  readonly decodeLimits: Wire.DecodeLimits
   /** Called once, right after the connection closed (the client drops it from its pool). */
   readonly onClose: (connection: Connection) => Effect.Effect<void>
   /**
@@ -282,25 +285,28 @@ export class Connection {
     if (entry === undefined) {
       return protocolFailure(this.config.address, "a reply arrived with no request waiting for it", undefined)
     }
-    let response: Response.Response
+    let response: Response.Response | undefined
     try {
-      response = Wire.decodeResponseUnsafe(frame)
+      response = Wire.decodeResponseUnsafe(frame, this.config.decodeLimits)
     } catch (error) {
-      if (error instanceof Wire.WireError) {
+      if (!(error instanceof Wire.WireError)) throw error
+      // Over a metadata limit: decoding stopped early, but the frame was read
+      // whole, so order holds: this call fails, the connection stays.
+      if (error.reason._tag !== "MetadataLimit") {
         return protocolFailure(this.config.address, `malformed reply: ${error.message}`, error)
       }
-      throw error
+      entry.error ??= limitError(this.config.address, error)
     }
     const responses = entry.responses
     if (responses !== undefined) {
-      responses.push(response)
-      if (responses.length < entry.requests!.length) return undefined
+      if (response !== undefined) responses.push(response)
+      if (++entry.received < entry.requests!.length) return undefined
     }
     this.shift()
     // The freed slot goes to a waiting caller first, then this caller resumes
     // (and may call again, behind the waiters).
     this.released()
-    entry.complete(Exit.succeed(responses ?? response))
+    entry.complete(entry.error !== undefined ? Exit.fail(entry.error) : Exit.succeed(responses ?? response))
     return undefined
   }
 

@@ -14,7 +14,14 @@ import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Socket from "effect/socket/Socket"
-import { ClientError, ConnectionClosed, ProtocolError, RequestTimeout, RequestTooLarge } from "./ClientError.ts"
+import {
+  ClientError,
+  ConnectionClosed,
+  ProtocolError,
+  type ProtocolLimit,
+  RequestTimeout,
+  RequestTooLarge
+} from "./ClientError.ts"
 import type * as Request from "./Request.ts"
 import type * as Response from "./Response.ts"
 import * as Wire from "./Wire.ts"
@@ -31,6 +38,9 @@ export type Resume = (effect: Effect.Effect<any, ClientError>) => void
 export class Entry {
   resume: Resume | undefined
   written = false
+  /** Replies read so far (a pipeline's), and the first failure among them. */
+  received = 0
+  error: ClientError | undefined
   readonly request: Request.Request | undefined
   readonly requests: ReadonlyArray<Request.Request> | undefined
   readonly responses: Array<Response.Response> | undefined
@@ -94,13 +104,34 @@ const socketDetail = (error: Socket.SocketError, during: "read" | "write"): stri
   return `${during} failed: ${text}`
 }
 
+const limitName = (cause: Wire.WireError | undefined): ProtocolLimit | undefined => {
+  const reason = cause?.reason
+  if (reason?._tag === "FrameTooLarge") return "maxFrameSize"
+  if (reason?._tag === "MetadataLimit") return reason.limit === "entries" ? "maxMetadataEntries" : "maxMetadataBytes"
+  return undefined
+}
+
+/** A reply over a metadata limit: `ProtocolError` naming it, for that call only. @internal */
+export const limitError = (address: string, cause: Wire.WireError): ClientError =>
+  new ClientError({
+    reason: new ProtocolError({
+      address,
+      detail: `reply over a limit: ${cause.message}`,
+      limit: limitName(cause),
+      cause,
+      maybeProcessed: true
+    })
+  })
+
 /** A read or write error. @internal */
 export const socketFailure = (address: string, error: Socket.SocketError, during: "read" | "write"): Failure =>
   closedFailure(address, socketDetail(error, during), error)
 
 /** A reply that cannot be a reply: written calls get `ProtocolError`. @internal */
 export const protocolFailure = (address: string, detail: string, cause: Wire.WireError | undefined): Failure => ({
-  written: new ClientError({ reason: new ProtocolError({ address, detail, cause, maybeProcessed: true }) }),
+  written: new ClientError({
+    reason: new ProtocolError({ address, detail, limit: limitName(cause), cause, maybeProcessed: true })
+  }),
   unwritten: new ClientError({
     reason: new ConnectionClosed({ address, detail: `closed after a protocol error: ${detail}`, maybeProcessed: false })
   })

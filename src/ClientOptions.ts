@@ -53,6 +53,13 @@ import * as Wire from "./Wire.ts"
  *   depth; a pipeline counts once; 1 behaves like Go: one request per
  *   connection at a time).
  * - `maxFrameSize`: largest reply body accepted and request body sent.
+ * - `maxMetadataEntries`, `maxMetadataBytes`: most metadata entries, and
+ *   most key + value bytes, in one reply (`Wire.defaultDecodeLimits`: 1024
+ *   and 1 MiB). Counted while decoding, which stops at the first entry past
+ *   a limit: that call fails with `ProtocolError` naming the limit, the
+ *   connection stays. A hostile or buggy server then costs the client at
+ *   most ~1 MB and a fraction of a millisecond per reply, instead of ~100 MB
+ *   and seconds of a frozen event loop. `Infinity` disables a limit.
  * - `retry`: schedule for retrying failures with `maybeProcessed: false`
  *   (connect errors, calls never written); none by default.
  *
@@ -81,6 +88,8 @@ export interface Options {
   readonly requestTimeout?: Duration.Input | undefined
   readonly maxInFlight?: number | undefined
   readonly maxFrameSize?: number | undefined
+  readonly maxMetadataEntries?: number | undefined
+  readonly maxMetadataBytes?: number | undefined
   readonly retry?: Schedule.Schedule<unknown, ClientError> | undefined
 }
 
@@ -110,6 +119,8 @@ export interface ResolvedOptions {
   readonly requestTimeout: Duration.Duration
   readonly maxInFlight: number
   readonly maxFrameSize: number
+  readonly maxMetadataEntries: number
+  readonly maxMetadataBytes: number
   readonly retry: Schedule.Schedule<unknown, ClientError> | undefined
 }
 
@@ -128,6 +139,8 @@ export interface ResolvedOptions {
  * | `requestTimeout` | 60 seconds |
  * | `maxInFlight` | 64 |
  * | `maxFrameSize` | 16 MiB |
+ * | `maxMetadataEntries` | 1024 |
+ * | `maxMetadataBytes` | 1 MiB |
  * | `retry` | none |
  *
  * @example
@@ -155,6 +168,8 @@ export const defaults: ResolvedOptions = {
   requestTimeout: Duration.seconds(60),
   maxInFlight: 64,
   maxFrameSize: Wire.defaultMaxFrameSize,
+  maxMetadataEntries: Wire.defaultDecodeLimits.maxMetadataEntries,
+  maxMetadataBytes: Wire.defaultDecodeLimits.maxMetadataBytes,
   retry: undefined
 }
 
@@ -180,6 +195,10 @@ const integer = (option: string, value: unknown, fallback: number, min: number, 
   }
   return value
 }
+
+// A limit: an integer >= 0, or Infinity (no limit).
+const limit = (option: string, value: unknown, fallback: number): number =>
+  value === Infinity ? Infinity : integer(option, value, fallback, 0, Number.MAX_SAFE_INTEGER)
 
 // A timeout: finite and >= 0; 0 and Infinity mean "disabled" (Duration.zero).
 const timeout = (option: string, value: Duration.Input | undefined, fallback: Duration.Duration): Duration.Duration => {
@@ -241,6 +260,8 @@ export const resolveOptions = (
         requestTimeout: timeout("requestTimeout", options.requestTimeout, defaults.requestTimeout),
         maxInFlight: integer("maxInFlight", options.maxInFlight, defaults.maxInFlight, 1, 1 << 20),
         maxFrameSize: integer("maxFrameSize", options.maxFrameSize, defaults.maxFrameSize, 1, 2 ** 32),
+        maxMetadataEntries: limit("maxMetadataEntries", options.maxMetadataEntries, defaults.maxMetadataEntries),
+        maxMetadataBytes: limit("maxMetadataBytes", options.maxMetadataBytes, defaults.maxMetadataBytes),
         retry
       })
     } catch (e) {
@@ -265,7 +286,8 @@ export const resolveOptions = (
  * `QUASIZERO_POOL_IDLE_TIMEOUT`, `QUASIZERO_POOL_REAP_INTERVAL`,
  * `QUASIZERO_CONNECT_TIMEOUT`, `QUASIZERO_ACQUIRE_TIMEOUT`,
  * `QUASIZERO_REQUEST_TIMEOUT`, `QUASIZERO_MAX_IN_FLIGHT`,
- * `QUASIZERO_MAX_FRAME_SIZE`. Durations read as `"5 seconds"`.
+ * `QUASIZERO_MAX_FRAME_SIZE`, `QUASIZERO_MAX_METADATA_ENTRIES`,
+ * `QUASIZERO_MAX_METADATA_BYTES`. Durations read as `"5 seconds"`.
  *
  * @example
  * ```ts
@@ -287,5 +309,7 @@ export const config: Config.Wrap<Options> = {
   acquireTimeout: Config.Duration("QUASIZERO_ACQUIRE_TIMEOUT").pipe(Config.withDefault(undefined)),
   requestTimeout: Config.Duration("QUASIZERO_REQUEST_TIMEOUT").pipe(Config.withDefault(undefined)),
   maxInFlight: Config.Int("QUASIZERO_MAX_IN_FLIGHT").pipe(Config.withDefault(undefined)),
-  maxFrameSize: Config.Int("QUASIZERO_MAX_FRAME_SIZE").pipe(Config.withDefault(undefined))
+  maxFrameSize: Config.Int("QUASIZERO_MAX_FRAME_SIZE").pipe(Config.withDefault(undefined)),
+  maxMetadataEntries: Config.Int("QUASIZERO_MAX_METADATA_ENTRIES").pipe(Config.withDefault(undefined)),
+  maxMetadataBytes: Config.Int("QUASIZERO_MAX_METADATA_BYTES").pipe(Config.withDefault(undefined))
 }

@@ -550,7 +550,10 @@ describe("Client options", () => {
         [{ connectTimeout: Number.NaN }, "connectTimeout"],
         [{ maxInFlight: 1.5 }, "maxInFlight"],
         [{ maxFrameSize: 0 }, "maxFrameSize"],
-        [{ retry: "twice" as never }, "retry"]
+        [{ retry: "twice" as never }, "retry"],
+        [{ pool: { refill: "backoff" as never } }, "pool.refill"],
+        [{ maxMetadataEntries: -1 }, "maxMetadataEntries"],
+        [{ maxMetadataBytes: 0.5 }, "maxMetadataBytes"]
       ]
       for (const [options, option] of cases) {
         const error = yield* Effect.flip(memoryClient(server, options))
@@ -588,7 +591,9 @@ describe("Client options", () => {
           QUASIZERO_POOL_MAX_CAP: "3",
           QUASIZERO_POOL_IDLE_TIMEOUT: "30 seconds",
           QUASIZERO_REQUEST_TIMEOUT: "2 seconds",
-          QUASIZERO_MAX_IN_FLIGHT: "1"
+          QUASIZERO_MAX_IN_FLIGHT: "1",
+          QUASIZERO_MAX_METADATA_ENTRIES: "16",
+          QUASIZERO_MAX_METADATA_BYTES: "4096"
         }
       })
       const options = yield* Config.unwrap(Client.config).parse(provider)
@@ -596,6 +601,7 @@ describe("Client options", () => {
       expect(resolved.pool.maxCap).toBe(3)
       expect(resolved.maxInFlight).toBe(1)
       expect(resolved.pool.initialSize).toBe(1)
+      expect([resolved.maxMetadataEntries, resolved.maxMetadataBytes]).toEqual([16, 4096])
       expect(yield* NodeClient.addressConfig.parse(provider)).toEqual({ host: "::1", port: 7475 })
       expect(NodeClient.parseAddress("unix:/tmp/q.sock")).toEqual({ path: "/tmp/q.sock" })
       expect(NodeClient.parseAddress("127.0.0.1:99999")).toBeUndefined()
