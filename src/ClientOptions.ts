@@ -50,7 +50,8 @@ import * as Wire from "./Wire.ts"
  *   Set it per service to a bit above your slowest handler; `0` waits
  *   forever.
  * - `maxInFlight`: calls one connection carries at once (multiplexing
- *   depth; a pipeline counts once; 1 behaves like Go: one request per
+ *   depth; a pipeline counts once; a call whose caller was interrupted
+ *   counts until its reply is read; 1 behaves like Go: one request per
  *   connection at a time).
  * - `maxFrameSize`: largest reply body accepted and request body sent.
  * - `maxMetadataEntries`, `maxMetadataBytes`: most metadata entries, and
