@@ -155,6 +155,23 @@ describe("client vs a hostile server: metadata bombs", () => {
       )
     }))
 
+  it.live("half a bomb, then silence: requestTimeout still fires on time while the partial frame is buffered", () =>
+    Effect.gen(function*() {
+      const bomb = frame(keyBomb(1_000_000))
+      const half = bomb.subarray(0, bomb.length >> 1)
+      const server = yield* hostileServer(() => half)
+      const client = yield* tcpClient(server.port, { requestTimeout: "300 millis" })
+      const start = performance.now()
+      const error = yield* Effect.flip(client.call(PING))
+      const elapsed = performance.now() - start
+      console.log(
+        `[reliability] client: ${(half.length / 1e6).toFixed(1)} MB of a ${
+          (bomb.length / 1e6).toFixed(1)
+        } MB bomb, then silence: ${error.reason._tag} after ${elapsed.toFixed(0)} ms (requestTimeout 300 ms)`
+      )
+      expect(error.reason._tag).toBe("RequestTimeout")
+    }))
+
   it.effect("limits at the edge and in pipelines (in-memory transport): at the limit passes, one over fails its own call", () =>
     Effect.gen(function*() {
       const server = MemoryDialer.make((request) => {
