@@ -255,7 +255,8 @@ export class Pool {
   private grow(): void {
     const { maxCap, maxInFlight } = this.config
     while (this.connections.length + this.opening < maxCap && this.live > this.opening * maxInFlight) {
-      Fiber.runIn(Effect.runForkWith(this.services)(this.open), this.scope)
+      // Its failure reaches the waiters it was for (see `open`).
+      Fiber.runIn(Effect.runForkWith(this.services)(this.openQuietly), this.scope)
     }
   }
 
@@ -287,6 +288,8 @@ export class Pool {
         })
     )
   })
+
+  private readonly openQuietly: Effect.Effect<void> = Effect.ignore(this.open)
 
   private add(connection: Connection, scope: Scope.Closeable): void {
     this.opened++
