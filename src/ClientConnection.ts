@@ -36,13 +36,14 @@ import {
   Entry,
   failAll,
   type Failure,
-  limitError,
+  poolClosedFailure,
   protocolFailure,
+  replyFailure,
   type Resume,
   socketFailure,
   timeoutFailure
 } from "./ClientEntry.ts"
-import { ClientError, PoolClosed } from "./ClientError.ts"
+import { ClientError } from "./ClientError.ts"
 import type * as Request from "./Request.ts"
 import type * as Response from "./Response.ts"
 import * as Wire from "./Wire.ts"
@@ -126,16 +127,6 @@ export class Connection {
     this.decoder = new Wire.FrameDecoder(config.maxFrameSize)
   }
 
-  /** Calls written and not yet answered. */
-  get inflightCount(): number {
-    return this.inflight.length - this.head
-  }
-
-  /** Calls queued and not yet written. */
-  get queuedCount(): number {
-    return this.queued.length
-  }
-
   /**
    * Calls on this connection whose replies are not consumed yet: queued,
    * written, and abandoned by their callers alike. This is what counts
@@ -147,11 +138,7 @@ export class Connection {
 
   /** Closes the connection, failing every pending call with `PoolClosed`. */
   shutdown(): Effect.Effect<void> {
-    const address = this.config.address
-    return this.close({
-      written: new ClientError({ reason: new PoolClosed({ address, maybeProcessed: true }) }),
-      unwritten: new ClientError({ reason: new PoolClosed({ address, maybeProcessed: false }) })
-    })
+    return this.close(poolClosedFailure(this.config.address))
   }
 
   /**
@@ -289,13 +276,11 @@ export class Connection {
     try {
       response = Wire.decodeResponseUnsafe(frame, this.config.decodeLimits)
     } catch (error) {
-      if (!(error instanceof Wire.WireError)) throw error
-      // Over a metadata limit: decoding stopped early, but the frame was read
-      // whole, so order holds: this call fails, the connection stays.
-      if (error.reason._tag !== "MetadataLimit") {
-        return protocolFailure(this.config.address, `malformed reply: ${error.message}`, error)
-      }
-      entry.error ??= limitError(this.config.address, error)
+      // Over a metadata limit, this call fails and the connection stays;
+      // malformed, the connection closes.
+      const failure = replyFailure(this.config.address, error)
+      if (!(failure instanceof ClientError)) return failure
+      entry.error ??= failure
     }
     const responses = entry.responses
     if (responses !== undefined) {

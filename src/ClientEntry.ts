@@ -17,6 +17,7 @@ import type * as Socket from "effect/socket/Socket"
 import {
   ClientError,
   ConnectionClosed,
+  PoolClosed,
   ProtocolError,
   type ProtocolLimit,
   RequestTimeout,
@@ -111,17 +112,33 @@ const limitName = (cause: Wire.WireError | undefined): ProtocolLimit | undefined
   return undefined
 }
 
-/** A reply over a metadata limit: `ProtocolError` naming it, for that call only. @internal */
-export const limitError = (address: string, cause: Wire.WireError): ClientError =>
-  new ClientError({
+/**
+ * What a reply that failed to decode does: over a metadata limit, decoding
+ * stopped early but the frame was read whole, so order holds and only its
+ * call fails (a `ProtocolError` naming the limit); malformed, the connection
+ * closes (a `Failure`).
+ *
+ * @internal
+ */
+export const replyFailure = (address: string, error: unknown): ClientError | Failure => {
+  if (!(error instanceof Wire.WireError)) throw error
+  if (error.reason._tag !== "MetadataLimit") return protocolFailure(address, `malformed reply: ${error.message}`, error)
+  return new ClientError({
     reason: new ProtocolError({
       address,
-      detail: `reply over a limit: ${cause.message}`,
-      limit: limitName(cause),
-      cause,
+      detail: `reply over a limit: ${error.message}`,
+      limit: limitName(error),
+      cause: error,
       maybeProcessed: true
     })
   })
+}
+
+/** The client closed: calls fail with `PoolClosed`. @internal */
+export const poolClosedFailure = (address: string): Failure => ({
+  written: new ClientError({ reason: new PoolClosed({ address, maybeProcessed: true }) }),
+  unwritten: new ClientError({ reason: new PoolClosed({ address, maybeProcessed: false }) })
+})
 
 /** A read or write error. @internal */
 export const socketFailure = (address: string, error: Socket.SocketError, during: "read" | "write"): Failure =>
