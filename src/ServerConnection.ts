@@ -26,8 +26,8 @@ import * as Socket from "effect/socket/Socket"
 import * as Handlers from "./Handlers.ts"
 import type * as Request from "./Request.ts"
 import * as Response from "./Response.ts"
-import type * as Server from "./Server.ts"
 import * as Errors from "./ServerError.ts"
+import type * as ServerOptions from "./ServerOptions.ts"
 import * as Wire from "./Wire.ts"
 
 /**
@@ -88,7 +88,7 @@ const internalError = Response.error("internal error")
 
 /** @internal */
 export const make = (deps: {
-  readonly options: Server.ResolvedOptions
+  readonly options: ServerOptions.ResolvedOptions
   readonly handlers: Handlers.Shape
   readonly setup: { readonly apply: (options: { readonly tcpKeepAlive: number }) => Effect.Effect<void> }
   readonly admit: (conn: Connection) => "admitted" | "draining" | "full"
@@ -100,6 +100,7 @@ export const make = (deps: {
   readonly clock: Clock.Clock
 }) => {
   const { handlers, options } = deps
+  const { decodeLimits } = options
   const table = handlers.handlers
   // Labels only for registered codes: a peer sending random codes must not
   // grow the metric without bound.
@@ -149,10 +150,12 @@ export const make = (deps: {
   const handleFrame = (body: Uint8Array): Response.Response | Effect.Effect<Response.Response> => {
     let request: Request.Request
     try {
-      request = Wire.decodeRequestUnsafe(body)
+      request = Wire.decodeRequestUnsafe(body, decodeLimits)
     } catch (e) {
       if (!(e instanceof Wire.WireError)) throw e
-      const reason = new Errors.MalformedRequest({ error: e })
+      const reason = e.reason._tag === "MetadataLimit"
+        ? new Errors.RequestLimit({ error: e })
+        : new Errors.MalformedRequest({ error: e })
       return Effect.as(report(reason), Response.error(reason.message))
     }
     if (options.requestMetrics) countCode(request.code)
