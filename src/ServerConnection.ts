@@ -223,6 +223,18 @@ export const make = (deps: {
       if (!Exit.isExit(written)) runFork(Effect.ignore(written))
     }
 
+    // Interrupted (shutdownTimeout) while replies wait for a handler's successor
+    // or for the end of the batch: they are done, so they are written; the
+    // writer's release then ends the socket after them. Never waits for a drain.
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        if (replies.length === 0) return
+        const written = writer.write(Wire.encodeResponses(replies))
+        replies = []
+        if (!Exit.isExit(written)) runFork(Effect.ignore(written))
+      })
+    )
+
     // Writes `replies` and waits for the socket to take them.
     const send = function*(late: boolean, now: number) {
       conn.writeStartedAt = late ? clock.currentTimeMillisUnsafe() : now
@@ -269,7 +281,12 @@ export const make = (deps: {
         const exit = fiber.pollUnsafe()
         if (exit !== undefined && Exit.isFailure(exit)) return yield* exit
         wake = Deferred.makeUnsafe<void>()
-        yield* Deferred.await(wake)
+        // Interrupted at the deadline: the ready prefix joins `replies`, which the
+        // loop's finalizer writes.
+        yield* Effect.onInterrupt(Deferred.await(wake), () =>
+          Effect.sync(() => {
+            while (next < n && results[next] !== undefined) replies.push(results[next++]!)
+          }))
       }
     }
 
