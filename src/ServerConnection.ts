@@ -17,6 +17,7 @@
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -26,8 +27,8 @@ import * as Socket from "effect/socket/Socket"
 import * as Handlers from "./Handlers.ts"
 import type * as Request from "./Request.ts"
 import * as Response from "./Response.ts"
-import type * as Server from "./Server.ts"
 import * as Errors from "./ServerError.ts"
+import type * as ServerOptions from "./ServerOptions.ts"
 import * as Wire from "./Wire.ts"
 
 /**
@@ -83,12 +84,15 @@ const handlerSeconds = Metric.histogram("quasizero_server_handler_seconds", {
   boundaries: Metric.exponentialBoundaries({ start: 1e-6, factor: 4, count: 14 })
 })
 
+/** Replies encoded into one write at most; past it the loop writes and waits for the drain. */
+const maxRepliesPerWrite = 1024
+
 const unknownCommand = (code: number): Response.Response => Response.error(`unknown command code ${code}`)
 const internalError = Response.error("internal error")
 
 /** @internal */
 export const make = (deps: {
-  readonly options: Server.ResolvedOptions
+  readonly options: ServerOptions.ResolvedOptions
   readonly handlers: Handlers.Shape
   readonly setup: { readonly apply: (options: { readonly tcpKeepAlive: number }) => Effect.Effect<void> }
   readonly admit: (conn: Connection) => "admitted" | "draining" | "full"
@@ -100,6 +104,7 @@ export const make = (deps: {
   readonly clock: Clock.Clock
 }) => {
   const { handlers, options } = deps
+  const { decodeLimits } = options
   const table = handlers.handlers
   // Labels only for registered codes: a peer sending random codes must not
   // grow the metric without bound.
@@ -149,10 +154,12 @@ export const make = (deps: {
   const handleFrame = (body: Uint8Array): Response.Response | Effect.Effect<Response.Response> => {
     let request: Request.Request
     try {
-      request = Wire.decodeRequestUnsafe(body)
+      request = Wire.decodeRequestUnsafe(body, decodeLimits)
     } catch (e) {
       if (!(e instanceof Wire.WireError)) throw e
-      const reason = new Errors.MalformedRequest({ error: e })
+      const reason = e.reason._tag === "MetadataLimit"
+        ? new Errors.RequestLimit({ error: e })
+        : new Errors.MalformedRequest({ error: e })
       return Effect.as(report(reason), Response.error(reason.message))
     }
     if (options.requestMetrics) countCode(request.code)
@@ -183,10 +190,11 @@ export const make = (deps: {
     return Effect.isEffect(reply) ? reply : Effect.succeed(reply)
   }
 
-  const handleAll = (frames: ReadonlyArray<Uint8Array>) =>
-    Effect.forEach(frames, handleFrameEffect, { concurrency: options.concurrency })
-
-  // The hot loop: one pull, every complete frame, one write.
+  // The hot loop: one pull, every complete frame, one write. Replies whose
+  // predecessors are all answered never wait for a slower handler after them:
+  // when a handler suspends, the replies before it are written first (the
+  // write order is the request order either way). A batch whose handlers all
+  // complete synchronously is still one write.
   const loop = Effect.fnUntraced(function*(conn: Connection, socket: Socket.Socket) {
     const clock = yield* Clock.Clock
     const context = yield* Effect.context<never>()
@@ -196,6 +204,92 @@ export const make = (deps: {
     const frames: Array<Uint8Array> = []
     let replies: Array<Response.Response> = []
     const timed = options.timeout > 0 || options.idleTimeout > 0
+    const runFork = Effect.runForkWith(context)
+
+    // Set while the loop is suspended in a handler of a sequential batch. A
+    // handler that is not an already completed Effect may suspend; the loop
+    // then queues `flushReady` as a microtask, which runs only once the fiber
+    // has suspended (or finished the batch), so a handler that completes
+    // synchronously costs no write.
+    let inHandler = false
+    let flushQueued = false
+    const flushReady = () => {
+      flushQueued = false
+      if (!inHandler || replies.length === 0) return
+      const bytes = Wire.encodeResponses(replies)
+      replies = []
+      const written = writer.write(bytes)
+      // Failures surface at the loop's next write; a pending drain just completes.
+      if (!Exit.isExit(written)) runFork(Effect.ignore(written))
+    }
+
+    // Interrupted (shutdownTimeout) while replies wait for a handler's successor
+    // or for the end of the batch: they are done, so they are written; the
+    // writer's release then ends the socket after them. Never waits for a drain.
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        if (replies.length === 0) return
+        const written = writer.write(Wire.encodeResponses(replies))
+        replies = []
+        if (!Exit.isExit(written)) runFork(Effect.ignore(written))
+      })
+    )
+
+    // Writes `replies` and waits for the socket to take them.
+    const send = function*(late: boolean, now: number) {
+      conn.writeStartedAt = late ? clock.currentTimeMillisUnsafe() : now
+      conn.phase = Writing
+      const bytes = Wire.encodeResponses(replies)
+      replies = []
+      yield* writer.write(bytes)
+      // After a slow handler the idle clock restarts from the reply, not the request.
+      if (late) conn.lastActivity = clock.currentTimeMillisUnsafe()
+      conn.phase = Handling
+    }
+
+    // `concurrency > 1`: up to that many handlers at once; each reply is
+    // written as soon as every reply before it is ready.
+    const handleConcurrently = function*(now: number) {
+      const n = frames.length
+      const results: Array<Response.Response | undefined> = Array.from({ length: n })
+      let next = 0
+      let wake: Deferred.Deferred<void> | undefined
+      const wakeUp = () => {
+        const w = wake
+        wake = undefined
+        if (w !== undefined) Deferred.doneUnsafe(w, Exit.void)
+      }
+      const work = Effect.onExit(
+        Effect.forEach(frames, (frame, i) =>
+          Effect.map(handleFrameEffect(frame), (reply) => {
+            results[i] = reply
+            if (i === next) wakeUp()
+          }), { concurrency: options.concurrency, discard: true }),
+        () => Effect.sync(wakeUp)
+      )
+      const fiber = yield* Effect.forkChild(work, { startImmediately: true })
+      while (true) {
+        while (next < n && results[next] !== undefined) {
+          replies.push(results[next]!)
+          results[next++] = undefined
+        }
+        if (next === n) break
+        if (replies.length > 0) {
+          yield* send(timed, now)
+          continue // more may be ready after the write
+        }
+        const exit = fiber.pollUnsafe()
+        if (exit !== undefined && Exit.isFailure(exit)) return yield* exit
+        wake = Deferred.makeUnsafe<void>()
+        // Interrupted at the deadline: the ready prefix joins `replies`, which the
+        // loop's finalizer writes.
+        yield* Effect.onInterrupt(Deferred.await(wake), () =>
+          Effect.sync(() => {
+            while (next < n && results[next] !== undefined) replies.push(results[next++]!)
+          }))
+      }
+    }
+
     while (true) {
       conn.phase = Reading
       const chunks = yield* pull
@@ -222,24 +316,26 @@ export const make = (deps: {
           const reply = handleFrame(frames[i]!)
           if (Effect.isEffect(reply)) {
             waited = true
-            replies.push(yield* reply)
+            if (replies.length > 0 && !flushQueued) {
+              flushQueued = true
+              queueMicrotask(flushReady)
+            }
+            inHandler = true
+            const response = yield* reply
+            inHandler = false
+            replies.push(response)
           } else replies.push(reply)
+          // A flood of tiny requests is answered in slices, each drained
+          // before the next is made: replies in memory stay bounded per connection.
+          if (replies.length === maxRepliesPerWrite) yield* send(waited && timed, now)
         }
       } else if (frames.length > 0) {
         waited = true
-        replies = yield* handleAll(frames)
+        yield* handleConcurrently(now)
       }
       frames.length = 0
       if (framing !== undefined) replies.push(Response.error(framing.message))
-      if (replies.length > 0) {
-        const late = waited && timed
-        conn.writeStartedAt = late ? clock.currentTimeMillisUnsafe() : now
-        conn.phase = Writing
-        yield* writer.write(Wire.encodeResponses(replies))
-        // After a slow handler the idle clock restarts from the reply, not the request.
-        if (late) conn.lastActivity = clock.currentTimeMillisUnsafe()
-        replies = []
-      }
+      if (replies.length > 0) yield* send(waited && timed, now)
       if (framing !== undefined) return yield* report(new Errors.FrameError({ error: framing }))
       if (deps.isDraining()) return
     }

@@ -36,7 +36,10 @@ export interface Case {
 
 export const oracle = (body: Uint8Array): Expected => {
   const decoded = Wire.decodeRequest(body)
-  if (Result.isFailure(decoded)) return errorReply(`malformed request: ${decoded.failure.message}`)
+  if (Result.isFailure(decoded)) {
+    const refused = decoded.failure.reason._tag === "MetadataLimit"
+    return errorReply(`${refused ? "request refused" : "malformed request"}: ${decoded.failure.message}`)
+  }
   const req = decoded.success
   return demoReply(req.code, req.metadata, req.payload)
 }
@@ -159,12 +162,12 @@ const model = (fields: ReadonlyArray<Field>): Expected => {
     else if (f._tag === "entry") {
       if (++entries > maxMetadataEntries) {
         return errorReply(
-          `malformed request: metadata has more than ${maxMetadataEntries} entries (maxMetadataEntries)`
+          `request refused: metadata has more than ${maxMetadataEntries} entries (maxMetadataEntries)`
         )
       }
       bytes += utf8Bytes(f.key).length + utf8Bytes(f.value).length
       if (bytes > maxMetadataBytes) {
-        return errorReply(`malformed request: metadata is larger than ${maxMetadataBytes} bytes (maxMetadataBytes)`)
+        return errorReply(`request refused: metadata is larger than ${maxMetadataBytes} bytes (maxMetadataBytes)`)
       }
       metadata.set(f.key, f.value)
     } else payload = f.bytes

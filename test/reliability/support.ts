@@ -354,10 +354,11 @@ const serverScript = new URL("./server.ts", import.meta.url).pathname
 /** Starts test/reliability/server.ts in its own process. */
 export const serverProcess = (
   options: Record<string, unknown> = {},
-  env: Record<string, string> = {}
+  env: Record<string, string> = {},
+  nodeArgs: ReadonlyArray<string> = []
 ): Promise<ServerProcess> =>
   new Promise((resolve, reject) => {
-    const child = ChildProcess.spawn(process.execPath, ["--expose-gc", serverScript], {
+    const child = ChildProcess.spawn(process.execPath, ["--expose-gc", ...nodeArgs, serverScript], {
       stdio: ["pipe", "pipe", "pipe"],
       env: { ...process.env, ...env, QZ_OPTIONS: JSON.stringify(options) }
     })
