@@ -344,9 +344,10 @@ export class Connection {
   // ---------------------------------------------------------------------------
 
   /**
-   * Marks the connection closed, lets the client invalidate it, fails every
-   * pending call, then destroys the socket. Uninterruptible: the pending calls
-   * must always be failed, even when the invalidation interrupts this fiber.
+   * Marks the connection closed, lets the client drop it from its pool,
+   * fails every pending call, then destroys the socket. Uninterruptible: the
+   * pending calls must always be failed, even when closing the connection's
+   * scope interrupts this fiber.
    */
   close(failure: Failure): Effect.Effect<void> {
     return Effect.uninterruptible(Effect.suspend(() => {
