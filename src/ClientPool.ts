@@ -179,11 +179,7 @@ export class Pool {
     return Effect.sync(() => {
       if (waiter.resume === undefined) return
       waiter.resume = undefined
-      // The last live waiter gone: drop the cancelled ones with their requests.
-      if (--this.live === 0) {
-        this.waiters.length = 0
-        this.head = 0
-      }
+      this.leave()
     })
   }
 
@@ -210,11 +206,8 @@ export class Pool {
   private serve(connection: Connection): void {
     const max = this.config.maxInFlight
     while (this.live > 0 && connection.state === "open" && connection.outstanding < max) {
-      const waiter = this.next()!
-      const resume = waiter.resume!
-      waiter.resume = undefined
-      this.live--
-      connection.submit(waiter.request, waiter.requests, resume)
+      const waiter = this.take()
+      connection.submit(waiter.request, waiter.requests, waiter.resume!)
     }
   }
 
@@ -236,15 +229,27 @@ export class Pool {
     return undefined
   }
 
+  // Removes the oldest live waiter from the queue (its `resume` is left on
+  // the returned copy, for the caller to call). Requires `live > 0`.
+  private take(): Waiter {
+    const waiter = this.next()!
+    const taken = new Waiter(waiter.request, waiter.requests, waiter.resume!, waiter.deadline)
+    waiter.resume = undefined
+    this.leave()
+    return taken
+  }
+
+  // One live waiter fewer; the last one gone, drop the others with their requests.
+  private leave(): void {
+    if (--this.live === 0) {
+      this.waiters.length = 0
+      this.head = 0
+    }
+  }
+
   // Fails the oldest `count` waiters with `exit`.
   private failWaiters(count: number, exit: Exit.Exit<never, ClientError>): void {
-    for (; count > 0 && this.live > 0; count--) {
-      const waiter = this.next()!
-      const resume = waiter.resume!
-      waiter.resume = undefined
-      this.live--
-      resume(exit)
-    }
+    for (; count > 0 && this.live > 0; count--) this.take().resume!(exit)
   }
 
   // ---------------------------------------------------------------------------
