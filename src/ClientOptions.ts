@@ -36,6 +36,8 @@ import * as Wire from "./Wire.ts"
  *   server closed them, an outage, a reap), one background fiber reopens
  *   them one at a time, retrying a failed dial on this schedule (input: the
  *   connect error). Default: 100 ms doubling up to 5 s, ±20 % jitter. A
+ *   connection the server closes within 1 s of opening counts as a failed
+ *   dial (the backoff goes on); any other close starts a fresh backoff. A
  *   schedule that ends gives up until the next connection closes.
  * - `connectTimeout`: dialing and connecting one connection.
  * - `acquireTimeout`: waiting for a connection with a free slot when all

@@ -18,7 +18,9 @@
  * - `initialSize` is a floor: one background fiber reopens connections below
  *   it, one dial at a time, retrying failed dials on the `pool.refill`
  *   schedule (exponential backoff with jitter by default), so an outage does
- *   not leave the pool short and a server coming back is not stormed;
+ *   not leave the pool short and a server coming back is not stormed; a
+ *   connection closed within `youngMillis` of opening counts as a failed
+ *   dial, so a server that accepts and closes is not redialed in a loop;
  * - every timer is a fiber sleeping on `Clock` (reaper, refill backoff,
  *   `acquireTimeout` watchdog), never one per call.
  *
@@ -40,6 +42,9 @@ import { AcquireTimeout, ClientError, PoolClosed } from "./ClientError.ts"
 import type * as Request from "./Request.ts"
 
 type Connection = ClientConnection.Connection
+
+/** A connection closed this soon after opening counts as a failed dial for the refill. */
+const youngMillis = 1000
 
 /** What the pool needs from its client. @internal */
 export interface Config {
@@ -93,6 +98,9 @@ export class Pool {
   private readonly services: Context.Context<never>
   private readonly scope: Scope.Scope
   private readonly scopes = new Map<Connection, Scope.Closeable>()
+  private readonly openedAt = new Map<Connection, number>()
+  // The last connection that died young, for the refill's backoff.
+  private youngDeath: ClientError | undefined
   private readonly hooks: Pick<ClientConnection.Config, "onClose" | "onSlotFree" | "trackIdle">
   private readonly acquireMillis: number
   private readonly poolClosed: Exit.Exit<never, ClientError>
@@ -298,17 +306,38 @@ export class Pool {
 
   private add(connection: Connection, scope: Scope.Closeable): void {
     this.opened++
+    if (connection.state !== "open") {
+      // Closed between its connect and now (its `onClose` found nothing to
+      // remove): never pooled, and as good as a failed dial.
+      Effect.runForkWith(this.services)(Scope.close(scope, Exit.void))
+      const error = connection.closedError!
+      if (this.connections.length === 0) {
+        this.failWaiters(this.live - this.opening * this.config.maxInFlight, Exit.fail(error))
+      }
+      this.youngDeath = error
+      this.wakeRefill()
+      return
+    }
     this.connections.push(connection)
     this.scopes.set(connection, scope)
+    this.openedAt.set(connection, this.clock.currentTimeMillisUnsafe())
     if (this.live > 0) this.serve(connection)
   }
 
   // Called once by a connection that closed: drop it, close its scope (forked:
-  // the fiber running this belongs to that scope), refill the floor.
+  // the fiber running this belongs to that scope), refill the floor. One that
+  // lived less than `youngMillis` (a server that accepts and closes: at its
+  // connection limit, crash-looping) makes the refill back off as after a
+  // failed dial, so such a server is not redialed in a loop.
   private remove(connection: Connection): void {
     const index = this.connections.indexOf(connection)
     if (index >= 0) this.connections.splice(index, 1)
     if (this.closed) return
+    const openedAt = this.openedAt.get(connection)
+    this.openedAt.delete(connection)
+    if (openedAt !== undefined && this.clock.currentTimeMillisUnsafe() - openedAt < youngMillis) {
+      this.youngDeath = connection.closedError
+    }
     const scope = this.scopes.get(connection)
     if (scope !== undefined) {
       this.scopes.delete(connection)
@@ -332,24 +361,49 @@ export class Pool {
     this.refillResume = resume
   })
 
-  private readonly refillOnce: Effect.Effect<void, ClientError> = Effect.suspend(() =>
-    this.short ? Effect.asVoid(this.open) : Effect.void
-  )
-
   /**
    * The refill fiber: parks while the pool is at its floor; below it, opens
-   * connections one at a time, retrying a failed dial on `refill` (a fresh
-   * schedule, so a fresh backoff, after every success).
+   * connections one at a time, sleeping the `refill` schedule's next delay
+   * after each failed dial. A connection that died young (see `remove`)
+   * counts as a failed dial; any other close starts a fresh backoff. When the
+   * schedule ends, it gives up until the next close.
    */
-  readonly refill: Effect.Effect<void> = Effect.suspend(() =>
-    this.closed ? Effect.void : Effect.flatMap(
-      Effect.andThen(this.parkRefill, Effect.exit(Effect.retry(this.refillOnce, this.config.refill))),
-      (exit) => {
-        this.gaveUp = exit._tag === "Failure"
-        return this.refill
+  readonly refill: Effect.Effect<void> = Effect.suspend(() => {
+    const self = this
+    const fresh = Schedule.toStepWithSleep(this.config.refill)
+    return Effect.gen(function*() {
+      let step = yield* fresh
+      while (!self.closed) {
+        yield* self.parkRefill
+        let failure = self.youngDeath
+        self.youngDeath = undefined
+        if (failure === undefined) step = yield* fresh
+        while (!self.closed) {
+          // The connection just opened may already have died young.
+          if (failure === undefined && self.youngDeath !== undefined) {
+            failure = self.youngDeath
+            self.youngDeath = undefined
+          }
+          if (failure !== undefined) {
+            // Sleeps the next delay; fails once the schedule is done.
+            if ((yield* Effect.exit(step(failure)))._tag === "Failure") {
+              self.gaveUp = true
+              step = yield* fresh
+              break
+            }
+            failure = undefined
+          }
+          if (!self.short) break
+          const exit = yield* Effect.exit(self.open)
+          if (exit._tag === "Failure") {
+            const error = Cause.findErrorOption(exit.cause)
+            if (error._tag === "None") return
+            failure = error.value
+          }
+        }
       }
-    )
-  )
+    })
+  })
 
   /**
    * The reaper: every `reapInterval`, closes the connections with nothing

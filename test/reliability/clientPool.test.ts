@@ -159,7 +159,7 @@ describe("client pool: back to initialSize after an outage", () => {
       // The server is back: the next backoff step (at most 5 s + 20 %) refills the floor.
       server.failDials = 0
       let waited = 0
-      while (server.open < initialSize && waited < 6_000) {
+      while (server.open < initialSize && waited < 12_000) {
         yield* TestClock.adjust("100 millis")
         yield* settle
         waited += 100
@@ -183,6 +183,8 @@ describe("client pool: back to initialSize after an outage", () => {
       const client = yield* memoryClient(server, {
         pool: { initialSize: 2, refill: Schedule.max([Schedule.spaced("1 second"), Schedule.recurs(2)]) }
       }, dials)
+      // Connections that lived a while: their close is not a flapping server's.
+      yield* TestClock.adjust("5 seconds")
       server.failDials = 1_000
       server.connections[0]!.close()
       yield* settle
@@ -222,6 +224,37 @@ describe("client pool: back to initialSize after an outage", () => {
             + `since the kill (${server.accepted} accepted in all)`
         )
         expect(server.open).toBe(initialSize)
+        expect(Response.text(yield* client.call(PING))).toBe("PONG")
+      }),
+      15_000
+    ))
+})
+
+describe("client pool: a server that accepts and closes at once", () => {
+  it.live("the floor is redialed on the backoff, not in a loop; back once the server serves again", () =>
+    bounded(
+      Effect.gen(function*() {
+        const server = yield* RawServer.make()
+        const dials = { count: 0 }
+        const client = yield* tcpClient(server, { pool: { initialSize: 2, maxCap: 4 } }, dials)
+        // Like a server at its connection limit, or one crash-looping.
+        server.options = { closeOnAccept: true }
+        yield* server.kill
+        yield* server.restart
+        const before = dials.count
+        const flappingMs = 2_000
+        yield* Effect.sleep(flappingMs)
+        const flapping = dials.count - before
+        server.options = {}
+        const back = performance.now()
+        yield* RawServer.eventually(() => Effect.runSync(client.stats).open === 2, "the floor", 10_000)
+        console.log(
+          `[reliability] client: server closing every connection on accept for ${flappingMs} ms: ${flapping} dials `
+            + `(initialSize 2, backoff from 100 ms); floor back ${
+              (performance.now() - back).toFixed(0)
+            } ms after it serves`
+        )
+        expect(flapping).toBeLessThanOrEqual(20)
         expect(Response.text(yield* client.call(PING))).toBe("PONG")
       }),
       15_000
