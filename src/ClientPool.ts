@@ -39,6 +39,7 @@ import * as Scope from "effect/Scope"
 import type * as ClientConnection from "./ClientConnection.ts"
 import { closedFailure, type Resume } from "./ClientEntry.ts"
 import { AcquireTimeout, ClientError, PoolClosed } from "./ClientError.ts"
+import { Waiter, Waiters } from "./ClientWaiters.ts"
 import type * as Request from "./Request.ts"
 
 type Connection = ClientConnection.Connection
@@ -60,26 +61,6 @@ export interface Config {
   readonly connect: (
     hooks: Pick<ClientConnection.Config, "onClose" | "onSlotFree" | "trackIdle">
   ) => Effect.Effect<Connection, ClientError, Scope.Scope>
-}
-
-// A caller waiting for a free slot. `resume` is cleared once it is served,
-// failed or cancelled.
-class Waiter {
-  resume: Resume | undefined
-  readonly request: Request.Request | undefined
-  readonly requests: ReadonlyArray<Request.Request> | undefined
-  readonly deadline: number
-  constructor(
-    request: Request.Request | undefined,
-    requests: ReadonlyArray<Request.Request> | undefined,
-    resume: Resume,
-    deadline: number
-  ) {
-    this.request = request
-    this.requests = requests
-    this.resume = resume
-    this.deadline = deadline
-  }
 }
 
 /** The pool (see the module notes). @internal */
@@ -105,10 +86,7 @@ export class Pool {
   private readonly acquireMillis: number
   private readonly poolClosed: Exit.Exit<never, ClientError>
 
-  // Waiting callers, oldest first: `waiters[head..]`, `live` of them still waiting.
-  private waiters: Array<Waiter> = []
-  private head = 0
-  private live = 0
+  private readonly waiters = new Waiters()
 
   private refillResume: ((effect: Effect.Effect<void>) => void) | undefined
   private watchdogResume: ((effect: Effect.Effect<void>) => void) | undefined
@@ -125,7 +103,7 @@ export class Pool {
     this.hooks = {
       onClose: (connection) => Effect.sync(() => this.remove(connection)),
       onSlotFree: (connection) => {
-        if (this.live > 0) this.serve(connection)
+        if (this.waiters.live > 0) this.serve(connection)
       },
       trackIdle: Duration.toMillis(config.idleTimeout) > 0
     }
@@ -148,7 +126,7 @@ export class Pool {
 
   /** Callers waiting for a slot. */
   get waiting(): number {
-    return this.live
+    return this.waiters.live
   }
 
   // ---------------------------------------------------------------------------
@@ -171,7 +149,7 @@ export class Pool {
       resume(this.poolClosed)
       return undefined
     }
-    if (this.live === 0) {
+    if (this.waiters.live === 0) {
       const connection = this.pick()
       if (connection !== undefined) {
         connection.submit(request, requests, resume)
@@ -179,16 +157,10 @@ export class Pool {
       }
     }
     const deadline = this.acquireMillis > 0 ? this.clock.currentTimeMillisUnsafe() + this.acquireMillis : Infinity
-    const waiter = new Waiter(request, requests, resume, deadline)
-    this.waiters.push(waiter)
-    this.live++
+    const cancel = this.waiters.push(new Waiter(request, requests, resume, deadline))
     this.wakeWatchdog()
     this.grow()
-    return Effect.sync(() => {
-      if (waiter.resume === undefined) return
-      waiter.resume = undefined
-      this.leave()
-    })
+    return cancel
   }
 
   // The first connection with nothing outstanding, else the least loaded one
@@ -213,51 +185,10 @@ export class Pool {
   // Hands `connection`'s free slots to the oldest waiters.
   private serve(connection: Connection): void {
     const max = this.config.maxInFlight
-    while (this.live > 0 && connection.state === "open" && connection.outstanding < max) {
-      const waiter = this.take()
+    while (this.waiters.live > 0 && connection.state === "open" && connection.outstanding < max) {
+      const waiter = this.waiters.take()
       connection.submit(waiter.request, waiter.requests, waiter.resume!)
     }
-  }
-
-  // The oldest live waiter, dropping served and cancelled ones from the head.
-  private next(): Waiter | undefined {
-    while (this.head < this.waiters.length) {
-      const waiter = this.waiters[this.head]!
-      if (waiter.resume !== undefined) {
-        if (this.head >= 1024 && this.head * 2 >= this.waiters.length) {
-          this.waiters = this.waiters.slice(this.head)
-          this.head = 0
-        }
-        return waiter
-      }
-      this.waiters[this.head++] = undefined as unknown as Waiter
-    }
-    this.waiters.length = 0
-    this.head = 0
-    return undefined
-  }
-
-  // Removes the oldest live waiter from the queue (its `resume` is left on
-  // the returned copy, for the caller to call). Requires `live > 0`.
-  private take(): Waiter {
-    const waiter = this.next()!
-    const taken = new Waiter(waiter.request, waiter.requests, waiter.resume!, waiter.deadline)
-    waiter.resume = undefined
-    this.leave()
-    return taken
-  }
-
-  // One live waiter fewer; the last one gone, drop the others with their requests.
-  private leave(): void {
-    if (--this.live === 0) {
-      this.waiters.length = 0
-      this.head = 0
-    }
-  }
-
-  // Fails the oldest `count` waiters with `exit`.
-  private failWaiters(count: number, exit: Exit.Exit<never, ClientError>): void {
-    for (; count > 0 && this.live > 0; count--) this.take().resume!(exit)
   }
 
   // ---------------------------------------------------------------------------
@@ -267,7 +198,7 @@ export class Pool {
   // Opens connections for waiters the open and opening ones cannot serve.
   private grow(): void {
     const { maxCap, maxInFlight } = this.config
-    while (this.connections.length + this.opening < maxCap && this.live > this.opening * maxInFlight) {
+    while (this.connections.length + this.opening < maxCap && this.waiters.live > this.opening * maxInFlight) {
       // Its failure reaches the waiters it was for (see `open`).
       Fiber.runIn(Effect.runForkWith(this.services)(this.openQuietly), this.scope)
     }
@@ -294,7 +225,7 @@ export class Pool {
           if (exit._tag === "Failure" && !this.closed && this.connections.length === 0) {
             const error = Cause.findErrorOption(exit.cause)
             if (error._tag === "Some") {
-              this.failWaiters(this.live - this.opening * this.config.maxInFlight, Exit.fail(error.value))
+              this.waiters.fail(this.waiters.live - this.opening * this.config.maxInFlight, Exit.fail(error.value))
             }
           }
           return Scope.close(scope, exit)
@@ -312,7 +243,7 @@ export class Pool {
       Effect.runForkWith(this.services)(Scope.close(scope, Exit.void))
       const error = connection.closedError!
       if (this.connections.length === 0) {
-        this.failWaiters(this.live - this.opening * this.config.maxInFlight, Exit.fail(error))
+        this.waiters.fail(this.waiters.live - this.opening * this.config.maxInFlight, Exit.fail(error))
       }
       this.youngDeath = error
       this.wakeRefill()
@@ -321,7 +252,7 @@ export class Pool {
     this.connections.push(connection)
     this.scopes.set(connection, scope)
     this.openedAt.set(connection, this.clock.currentTimeMillisUnsafe())
-    if (this.live > 0) this.serve(connection)
+    if (this.waiters.live > 0) this.serve(connection)
   }
 
   // Called once by a connection that closed: drop it, close its scope (forked:
@@ -345,7 +276,7 @@ export class Pool {
     }
     this.gaveUp = false
     this.wakeRefill()
-    if (this.live > 0) this.grow()
+    if (this.waiters.live > 0) this.grow()
   }
 
   private get short(): boolean {
@@ -424,20 +355,20 @@ export class Pool {
   })
 
   private readonly parkWatchdog: Effect.Effect<void> = Effect.callback<void>((resume) => {
-    if (this.closed || this.live > 0) return resume(Effect.void)
+    if (this.closed || this.waiters.live > 0) return resume(Effect.void)
     this.watchdogResume = resume
   })
 
   /** The `acquireTimeout` watchdog: fails waiters whose deadline passed, oldest first. */
   readonly watchdog: Effect.Effect<void> = Effect.suspend(() => {
     if (this.closed || this.acquireMillis === 0) return Effect.void
-    const waiter = this.next()
+    const waiter = this.waiters.oldest()
     if (waiter === undefined) return Effect.flatMap(this.parkWatchdog, () => this.watchdog)
     const remaining = waiter.deadline - this.clock.currentTimeMillisUnsafe()
     if (remaining > 0) return Effect.flatMap(Effect.sleep(remaining), () => this.watchdog)
     const address = this.config.address
     const timeout = this.config.acquireTimeout
-    this.failWaiters(
+    this.waiters.fail(
       1,
       Exit.fail(new ClientError({ reason: new AcquireTimeout({ address, timeout, maybeProcessed: false }) }))
     )
@@ -452,7 +383,7 @@ export class Pool {
   readonly shutdown: Effect.Effect<void> = Effect.suspend(() => {
     if (this.closed) return Effect.void
     this.closed = true
-    this.failWaiters(this.live, this.poolClosed)
+    this.waiters.fail(this.waiters.live, this.poolClosed)
     this.wakeRefill()
     this.wakeWatchdog()
     const connections = Array.from(this.connections)
