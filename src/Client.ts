@@ -214,7 +214,6 @@ export const make: (
       services,
       scope
     )
-    yield* Effect.forkIn(pool.refill, scope)
     yield* Effect.forkIn(pool.reaper, scope)
     yield* Effect.forkIn(pool.watchdog, scope)
     // Added after the fibers, so it runs before they are interrupted.
@@ -227,6 +226,9 @@ export const make: (
       }),
       () => Scope.close(scope, Exit.void)
     )
+    // From now on the refill fiber keeps the floor (interrupted first when
+    // the scope closes; a dial it has under way closes with it).
+    yield* Effect.forkIn(pool.refill, scope)
 
     const callOnce = (request: Request.Request): Effect.Effect<Response.Response, ClientError> =>
       Effect.callback<Response.Response, ClientError>((resume) => pool.submit(request, undefined, resume))
