@@ -299,41 +299,38 @@ export class Pool {
    * counts as a failed dial; any other close starts a fresh backoff. When the
    * schedule ends, it gives up until the next close.
    */
-  readonly refill: Effect.Effect<void> = Effect.suspend(() => {
-    const self = this
+  readonly refill: Effect.Effect<void> = Effect.gen({ self: this }, function*(this: Pool) {
     const fresh = Schedule.toStepWithSleep(this.config.refill)
-    return Effect.gen(function*() {
-      let step = yield* fresh
-      while (!self.closed) {
-        yield* self.parkRefill
-        let failure = self.youngDeath
-        self.youngDeath = undefined
-        if (failure === undefined) step = yield* fresh
-        while (!self.closed) {
-          // The connection just opened may already have died young.
-          if (failure === undefined && self.youngDeath !== undefined) {
-            failure = self.youngDeath
-            self.youngDeath = undefined
+    let step = yield* fresh
+    while (!this.closed) {
+      yield* this.parkRefill
+      let failure = this.youngDeath
+      this.youngDeath = undefined
+      if (failure === undefined) step = yield* fresh
+      while (!this.closed) {
+        // The connection just opened may already have died young.
+        if (failure === undefined && this.youngDeath !== undefined) {
+          failure = this.youngDeath
+          this.youngDeath = undefined
+        }
+        if (failure !== undefined) {
+          // Sleeps the next delay; fails once the schedule is done.
+          if ((yield* Effect.exit(step(failure)))._tag === "Failure") {
+            this.gaveUp = true
+            step = yield* fresh
+            break
           }
-          if (failure !== undefined) {
-            // Sleeps the next delay; fails once the schedule is done.
-            if ((yield* Effect.exit(step(failure)))._tag === "Failure") {
-              self.gaveUp = true
-              step = yield* fresh
-              break
-            }
-            failure = undefined
-          }
-          if (!self.short) break
-          const exit = yield* Effect.exit(self.open)
-          if (exit._tag === "Failure") {
-            const error = Cause.findErrorOption(exit.cause)
-            if (error._tag === "None") return
-            failure = error.value
-          }
+          failure = undefined
+        }
+        if (!this.short) break
+        const exit = yield* Effect.exit(this.open)
+        if (exit._tag === "Failure") {
+          const error = Cause.findErrorOption(exit.cause)
+          if (error._tag === "None") return
+          failure = error.value
         }
       }
-    })
+    }
   })
 
   /**
