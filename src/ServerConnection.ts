@@ -50,6 +50,10 @@ export class Connection {
   frameStartedAt = -1
   /** Clock millis when the pending write began. */
   writeStartedAt = -1
+  /** Bytes this connection has charged to the server-wide `maxBufferedBytes`. */
+  held = 0
+  /** Of `held`, the reservation for the incomplete frame (its declared size); 0 when none. */
+  reserved = 0
   fiber: Fiber.Fiber<unknown, unknown> | undefined
   constructor(now: number) {
     this.lastActivity = now
@@ -87,6 +91,9 @@ const handlerSeconds = Metric.histogram("quasizero_server_handler_seconds", {
 /** Replies encoded into one write at most; past it the loop writes and waits for the drain. */
 const maxRepliesPerWrite = 1024
 
+/** Frames up to this size are never refused for `maxBufferedBytes` (they are counted). */
+const smallFrame = 64 * 1024
+
 const unknownCommand = (code: number): Response.Response => Response.error(`unknown command code ${code}`)
 const internalError = Response.error("internal error")
 
@@ -99,11 +106,19 @@ export const make = (deps: {
   readonly onClosed: (conn: Connection) => void
   readonly open: () => number
   readonly isDraining: () => boolean
+  /** Server-wide bytes held in frames and unsent replies, against `maxBufferedBytes`. */
+  readonly buffers: { held: number }
   /** The server's context: metrics are recorded in its registry. */
   readonly context: Context.Context<never>
   readonly clock: Clock.Clock
 }) => {
-  const { handlers, options } = deps
+  const { buffers, handlers, options } = deps
+  const { maxBufferedBytes } = options
+  // Sets what `conn` holds to `bytes`, in its own and the server-wide count.
+  const hold = (conn: Connection, bytes: number) => {
+    buffers.held += bytes - conn.held
+    conn.held = bytes
+  }
   const { decodeLimits } = options
   const table = handlers.handlers
   // Labels only for registered codes: a peer sending random codes must not
@@ -220,7 +235,10 @@ export const make = (deps: {
       replies = []
       const written = writer.write(bytes)
       // Failures surface at the loop's next write; a pending drain just completes.
-      if (!Exit.isExit(written)) runFork(Effect.ignore(written))
+      if (!Exit.isExit(written)) {
+        hold(conn, conn.held + bytes.length)
+        runFork(Effect.ensuring(Effect.ignore(written), Effect.sync(() => hold(conn, conn.held - bytes.length))))
+      }
     }
 
     // Interrupted (shutdownTimeout) while replies wait for a handler's successor
@@ -241,7 +259,14 @@ export const make = (deps: {
       conn.phase = Writing
       const bytes = Wire.encodeResponses(replies)
       replies = []
-      yield* writer.write(bytes)
+      const written = writer.write(bytes)
+      if (!Exit.isExit(written)) {
+        // Replies the socket has not taken yet count against maxBufferedBytes
+        // until it drains (an interrupted wait is released with the connection).
+        hold(conn, conn.held + bytes.length)
+        yield* written
+        hold(conn, conn.held - bytes.length)
+      } else yield* written
       // After a slow handler the idle clock restarts from the reply, not the request.
       if (late) conn.lastActivity = clock.currentTimeMillisUnsafe()
       conn.phase = Handling
@@ -295,7 +320,27 @@ export const make = (deps: {
       const chunks = yield* pull
       conn.phase = Handling
       let framing: Wire.WireError | undefined
-      for (let i = 0; i < chunks.length && framing === undefined; i++) framing = decoder.push(chunks[i]!, frames)
+      let batchBytes = 0
+      for (let i = 0; i < chunks.length && framing === undefined; i++) {
+        batchBytes += chunks[i]!.length
+        framing = decoder.push(chunks[i]!, frames)
+      }
+      // The batch and the incomplete frame's declared size are charged to
+      // maxBufferedBytes. A new frame over smallFrame that does not fit is
+      // refused: the frames before it are answered, then the connection closes.
+      const reserve = decoder.pendingFrameSize
+      let refused: Errors.BufferLimit | undefined
+      if (
+        reserve > smallFrame && (frames.length > 0 || conn.reserved === 0)
+        && buffers.held - conn.held + batchBytes + reserve > maxBufferedBytes
+      ) {
+        refused = new Errors.BufferLimit({ size: reserve, limit: maxBufferedBytes })
+      }
+      // A frame completed in this batch was held in its reservation: it stays
+      // charged until the batch is answered.
+      const completed = frames.length > 0 ? conn.reserved : 0
+      conn.reserved = refused === undefined ? reserve : 0
+      hold(conn, batchBytes + completed + conn.reserved)
       // Reading the clock is a syscall on some VMs (13% of the loop's time on
       // ours): read it only with timeouts on, once per batch, plus once more
       // after the write when a handler had to wait.
@@ -335,8 +380,12 @@ export const make = (deps: {
       }
       frames.length = 0
       if (framing !== undefined) replies.push(Response.error(framing.message))
+      else if (refused !== undefined) replies.push(Response.error(refused.message))
       if (replies.length > 0) yield* send(waited && timed, now)
       if (framing !== undefined) return yield* report(new Errors.FrameError({ error: framing }))
+      if (refused !== undefined) return yield* report(refused)
+      // Between batches only the incomplete frame's reservation stays charged.
+      hold(conn, conn.reserved)
       if (deps.isDraining()) return
     }
   })
@@ -388,6 +437,7 @@ export const make = (deps: {
     connectionsTotal.updateUnsafe(1, context)
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
+        hold(conn, 0)
         deps.onClosed(conn)
         connectionsOpen.updateUnsafe(deps.open(), context)
       })

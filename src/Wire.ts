@@ -100,6 +100,15 @@ export class FrameDecoder {
   }
 
   /**
+   * Declared size (prefix + body) of the incomplete frame held back: what it
+   * will hold once complete. 0 between frames and while its length prefix is
+   * itself incomplete.
+   */
+  get pendingFrameSize(): number {
+    return this.frameSize < 0 ? 0 : this.frameSize
+  }
+
+  /**
    * Appends the body of every frame completed by `chunk` to `out`. Returns
    * a framing error (oversized length, varint overflow) or `undefined`.
    */
