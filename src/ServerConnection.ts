@@ -91,6 +91,11 @@ const handlerSeconds = Metric.histogram("quasizero_server_handler_seconds", {
 /** Replies encoded into one write at most; past it the loop writes and waits for the drain. */
 const maxRepliesPerWrite = 1024
 
+/** Frames decoded and answered per pass over a read batch. */
+const maxFramesPerPass = 1024
+/** Chunks larger than this are decoded in slices of it, so a pass stops near maxFramesPerPass. */
+const sliceSize = 16 * 1024
+
 /** Frames up to this size are never refused for `maxBufferedBytes` (they are counted). */
 const smallFrame = 64 * 1024
 
@@ -319,66 +324,91 @@ export const make = (deps: {
       conn.phase = Reading
       const chunks = yield* pull
       conn.phase = Handling
-      let framing: Wire.WireError | undefined
-      let batchBytes = 0
-      for (let i = 0; i < chunks.length && framing === undefined; i++) {
-        batchBytes += chunks[i]!.length
-        framing = decoder.push(chunks[i]!, frames)
-      }
-      // The batch and the incomplete frame's declared size are charged to
-      // maxBufferedBytes. A new frame over smallFrame that does not fit is
-      // refused: the frames before it are answered, then the connection closes.
-      const reserve = decoder.pendingFrameSize
-      let refused: Errors.BufferLimit | undefined
-      if (
-        reserve > smallFrame && (frames.length > 0 || conn.reserved === 0)
-        && buffers.held - conn.held + batchBytes + reserve > maxBufferedBytes
-      ) {
-        refused = new Errors.BufferLimit({ size: reserve, limit: maxBufferedBytes })
-      }
-      // A frame completed in this batch was held in its reservation: it stays
-      // charged until the batch is answered.
-      const completed = frames.length > 0 ? conn.reserved : 0
-      conn.reserved = refused === undefined ? reserve : 0
-      hold(conn, batchBytes + completed + conn.reserved)
       // Reading the clock is a syscall on some VMs (13% of the loop's time on
       // ours): read it only with timeouts on, once per batch, plus once more
       // after the write when a handler had to wait.
       const now = timed ? clock.currentTimeMillisUnsafe() : 0
-      if (frames.length > 0) {
-        conn.lastActivity = now
-        requestsTotal.updateUnsafe(frames.length, context)
-      }
-      // A frame left incomplete started in this batch unless it was already pending with none completed.
-      conn.frameStartedAt = decoder.pending === 0
-        ? -1
-        : frames.length > 0 || conn.frameStartedAt < 0
-        ? now
-        : conn.frameStartedAt
+      let batchBytes = 0
+      for (let i = 0; i < chunks.length; i++) batchBytes += chunks[i]!.length
+      // The batch is charged to maxBufferedBytes (with the reservation of a
+      // frame it may complete) until it is answered.
+      const completing = conn.reserved
+      hold(conn, batchBytes + completing)
+      let framing: Wire.WireError | undefined
+      let refused: Errors.BufferLimit | undefined
+      let anyFrames = false
       let waited = false
-      if (options.concurrency === 1) {
-        for (let i = 0; i < frames.length; i++) {
-          const reply = handleFrame(frames[i]!)
-          if (Effect.isEffect(reply)) {
-            waited = true
-            if (replies.length > 0 && !flushQueued) {
-              flushQueued = true
-              queueMicrotask(flushReady)
-            }
-            inHandler = true
-            const response = yield* reply
-            inHandler = false
-            replies.push(response)
-          } else replies.push(reply)
-          // A flood of tiny requests is answered in slices, each drained
-          // before the next is made: replies in memory stay bounded per connection.
-          if (replies.length === maxRepliesPerWrite) yield* send(waited && timed, now)
+      // Decoded in passes of at most maxFramesPerPass frames (a chunk larger
+      // than sliceSize is fed in slices), each answered before the next is
+      // decoded: a batch of tiny frames never holds more than that many views.
+      let chunkIndex = 0
+      let chunkOffset = 0
+      while (true) {
+        while (chunkIndex < chunks.length && framing === undefined && frames.length < maxFramesPerPass) {
+          const chunk = chunks[chunkIndex]!
+          if (chunkOffset === 0 && chunk.length <= sliceSize) {
+            framing = decoder.push(chunk, frames)
+            chunkIndex++
+          } else {
+            const sliceEnd = Math.min(chunkOffset + sliceSize, chunk.length)
+            framing = decoder.push(chunk.subarray(chunkOffset, sliceEnd), frames)
+            if (sliceEnd === chunk.length) {
+              chunkIndex++
+              chunkOffset = 0
+            } else chunkOffset = sliceEnd
+          }
         }
-      } else if (frames.length > 0) {
-        waited = true
-        yield* handleConcurrently(now)
+        const last = chunkIndex === chunks.length || framing !== undefined
+        if (frames.length > 0) {
+          anyFrames = true
+          conn.lastActivity = now
+          requestsTotal.updateUnsafe(frames.length, context)
+        }
+        if (last) {
+          // The incomplete frame's declared size is reserved. A new frame over
+          // smallFrame that does not fit is refused: the frames before it are
+          // answered, then the connection closes.
+          const reserve = decoder.pendingFrameSize
+          if (
+            reserve > smallFrame && (anyFrames || completing === 0)
+            && buffers.held - conn.held + batchBytes + completing + reserve > maxBufferedBytes
+          ) {
+            refused = new Errors.BufferLimit({ size: reserve, limit: maxBufferedBytes })
+          }
+          conn.reserved = refused === undefined ? reserve : 0
+          hold(conn, conn.held + conn.reserved)
+          // A frame left incomplete started in this batch unless it was already pending with none completed.
+          conn.frameStartedAt = decoder.pending === 0
+            ? -1
+            : anyFrames || conn.frameStartedAt < 0
+            ? now
+            : conn.frameStartedAt
+        }
+        if (options.concurrency === 1) {
+          for (let i = 0; i < frames.length; i++) {
+            const reply = handleFrame(frames[i]!)
+            if (Effect.isEffect(reply)) {
+              waited = true
+              if (replies.length > 0 && !flushQueued) {
+                flushQueued = true
+                queueMicrotask(flushReady)
+              }
+              inHandler = true
+              const response = yield* reply
+              inHandler = false
+              replies.push(response)
+            } else replies.push(reply)
+            // A flood of tiny requests is answered in slices, each drained
+            // before the next is made: replies in memory stay bounded per connection.
+            if (replies.length === maxRepliesPerWrite) yield* send(waited && timed, now)
+          }
+        } else if (frames.length > 0) {
+          waited = true
+          yield* handleConcurrently(now)
+        }
+        frames.length = 0
+        if (last) break
       }
-      frames.length = 0
       if (framing !== undefined) replies.push(Response.error(framing.message))
       else if (refused !== undefined) replies.push(Response.error(refused.message))
       if (replies.length > 0) yield* send(waited && timed, now)
