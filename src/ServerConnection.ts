@@ -91,10 +91,16 @@ const handlerSeconds = Metric.histogram("quasizero_server_handler_seconds", {
 /** Replies encoded into one write at most; past it the loop writes and waits for the drain. */
 const maxRepliesPerWrite = 1024
 
+/**
+ * Work one connection may do before it yields to the event loop: bytes
+ * decoded, plus `frameWork` per frame answered (a frame costs about as much as
+ * decoding that many bytes of the worst body): about one full pass, ~1 ms here.
+ */
+const yieldAfterWork = 64 * 1024
+const frameWork = 128
+
 /** Frames decoded and answered per pass over a read batch. */
 const maxFramesPerPass = 1024
-/** Chunks larger than this are decoded in slices of it, so a pass stops near maxFramesPerPass. */
-const sliceSize = 16 * 1024
 
 /** Frames up to this size are never refused for `maxBufferedBytes` (they are counted). */
 const smallFrame = 64 * 1024
@@ -225,6 +231,8 @@ export const make = (deps: {
     let replies: Array<Response.Response> = []
     const timed = options.timeout > 0 || options.idleTimeout > 0
     const runFork = Effect.runForkWith(context)
+    // Bytes decoded plus frames answered (weighted) since the loop last yielded.
+    let work = 0
 
     // Set while the loop is suspended in a handler of a sequential batch. A
     // handler that is not an already completed Effect may suspend; the loop
@@ -334,29 +342,26 @@ export const make = (deps: {
       // frame it may complete) until it is answered.
       const completing = conn.reserved
       hold(conn, batchBytes + completing)
+      work += batchBytes
       let framing: Wire.WireError | undefined
       let refused: Errors.BufferLimit | undefined
       let anyFrames = false
       let waited = false
-      // Decoded in passes of at most maxFramesPerPass frames (a chunk larger
-      // than sliceSize is fed in slices), each answered before the next is
-      // decoded: a batch of tiny frames never holds more than that many views.
+      // Decoded in passes of at most maxFramesPerPass frames (the decoder stops
+      // at a frame boundary, the rest of the chunk waits), each answered
+      // before the next is decoded: a batch of tiny frames never holds more
+      // than that many views.
       let chunkIndex = 0
       let chunkOffset = 0
       while (true) {
         while (chunkIndex < chunks.length && framing === undefined && frames.length < maxFramesPerPass) {
           const chunk = chunks[chunkIndex]!
-          if (chunkOffset === 0 && chunk.length <= sliceSize) {
-            framing = decoder.push(chunk, frames)
+          const rest = chunkOffset === 0 ? chunk : chunk.subarray(chunkOffset)
+          framing = decoder.push(rest, frames, maxFramesPerPass)
+          if (decoder.consumed === rest.length) {
             chunkIndex++
-          } else {
-            const sliceEnd = Math.min(chunkOffset + sliceSize, chunk.length)
-            framing = decoder.push(chunk.subarray(chunkOffset, sliceEnd), frames)
-            if (sliceEnd === chunk.length) {
-              chunkIndex++
-              chunkOffset = 0
-            } else chunkOffset = sliceEnd
-          }
+            chunkOffset = 0
+          } else chunkOffset += decoder.consumed
         }
         const last = chunkIndex === chunks.length || framing !== undefined
         if (frames.length > 0) {
@@ -406,7 +411,15 @@ export const make = (deps: {
           waited = true
           yield* handleConcurrently(now)
         }
+        // Fairness: after a budget of work, let the event loop serve other
+        // connections before this one decodes more (a flooding peer whose data
+        // is always queued would otherwise never yield).
+        work += frames.length * frameWork
         frames.length = 0
+        if (work >= yieldAfterWork) {
+          work = 0
+          yield* Effect.yieldNow
+        }
         if (last) break
       }
       if (framing !== undefined) replies.push(Response.error(framing.message))
