@@ -69,6 +69,8 @@ export class Server extends Context.Service<Server, {
   readonly address: NetAddress.SocketAddress
   /** Connections open right now. */
   readonly connections: () => number
+  /** Bytes held right now in frames and unsent replies, counted against `maxBufferedBytes`. */
+  readonly bufferedBytes: () => number
   /** The options in force. */
   readonly options: ResolvedOptions
 }>()("quasizero/Server") {}
@@ -98,6 +100,7 @@ export const make = Effect.fn("Quasizero.Server.make")(function*(options?: Optio
   const setup = yield* ConnectionSetup
   const listener = yield* ListenerControl
   const connections = new Set<ServerConnection.Connection>()
+  const buffers = { held: 0 }
   let draining = false
   let drained: Deferred.Deferred<void> | undefined
 
@@ -119,6 +122,7 @@ export const make = Effect.fn("Quasizero.Server.make")(function*(options?: Optio
     onClosed,
     open: () => connections.size,
     isDraining: () => draining,
+    buffers,
     context: yield* Effect.context<never>(),
     clock: yield* Clock.Clock
   })
@@ -147,6 +151,7 @@ export const make = Effect.fn("Quasizero.Server.make")(function*(options?: Optio
   return Server.of({
     address: socketServer.address,
     connections: () => connections.size,
+    bufferedBytes: () => buffers.held,
     options: resolved
   })
 })

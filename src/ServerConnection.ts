@@ -50,6 +50,10 @@ export class Connection {
   frameStartedAt = -1
   /** Clock millis when the pending write began. */
   writeStartedAt = -1
+  /** Bytes this connection has charged to the server-wide `maxBufferedBytes`. */
+  held = 0
+  /** Of `held`, the reservation for the incomplete frame (its declared size); 0 when none. */
+  reserved = 0
   fiber: Fiber.Fiber<unknown, unknown> | undefined
   constructor(now: number) {
     this.lastActivity = now
@@ -87,6 +91,20 @@ const handlerSeconds = Metric.histogram("quasizero_server_handler_seconds", {
 /** Replies encoded into one write at most; past it the loop writes and waits for the drain. */
 const maxRepliesPerWrite = 1024
 
+/**
+ * Work one connection may do before it yields to the event loop: bytes
+ * decoded, plus `frameWork` per frame answered (a frame costs about as much as
+ * decoding that many bytes of the worst body): about one full pass, ~1 ms here.
+ */
+const yieldAfterWork = 64 * 1024
+const frameWork = 128
+
+/** Frames decoded and answered per pass over a read batch. */
+const maxFramesPerPass = 1024
+
+/** Frames up to this size are never refused for `maxBufferedBytes` (they are counted). */
+const smallFrame = 64 * 1024
+
 const unknownCommand = (code: number): Response.Response => Response.error(`unknown command code ${code}`)
 const internalError = Response.error("internal error")
 
@@ -99,11 +117,19 @@ export const make = (deps: {
   readonly onClosed: (conn: Connection) => void
   readonly open: () => number
   readonly isDraining: () => boolean
+  /** Server-wide bytes held in frames and unsent replies, against `maxBufferedBytes`. */
+  readonly buffers: { held: number }
   /** The server's context: metrics are recorded in its registry. */
   readonly context: Context.Context<never>
   readonly clock: Clock.Clock
 }) => {
-  const { handlers, options } = deps
+  const { buffers, handlers, options } = deps
+  const { maxBufferedBytes } = options
+  // Sets what `conn` holds to `bytes`, in its own and the server-wide count.
+  const hold = (conn: Connection, bytes: number) => {
+    buffers.held += bytes - conn.held
+    conn.held = bytes
+  }
   const { decodeLimits } = options
   const table = handlers.handlers
   // Labels only for registered codes: a peer sending random codes must not
@@ -205,6 +231,8 @@ export const make = (deps: {
     let replies: Array<Response.Response> = []
     const timed = options.timeout > 0 || options.idleTimeout > 0
     const runFork = Effect.runForkWith(context)
+    // Bytes decoded plus frames answered (weighted) since the loop last yielded.
+    let work = 0
 
     // Set while the loop is suspended in a handler of a sequential batch. A
     // handler that is not an already completed Effect may suspend; the loop
@@ -220,7 +248,10 @@ export const make = (deps: {
       replies = []
       const written = writer.write(bytes)
       // Failures surface at the loop's next write; a pending drain just completes.
-      if (!Exit.isExit(written)) runFork(Effect.ignore(written))
+      if (!Exit.isExit(written)) {
+        hold(conn, conn.held + bytes.length)
+        runFork(Effect.ensuring(Effect.ignore(written), Effect.sync(() => hold(conn, conn.held - bytes.length))))
+      }
     }
 
     // Interrupted (shutdownTimeout) while replies wait for a handler's successor
@@ -241,7 +272,14 @@ export const make = (deps: {
       conn.phase = Writing
       const bytes = Wire.encodeResponses(replies)
       replies = []
-      yield* writer.write(bytes)
+      const written = writer.write(bytes)
+      if (!Exit.isExit(written)) {
+        // Replies the socket has not taken yet count against maxBufferedBytes
+        // until it drains (an interrupted wait is released with the connection).
+        hold(conn, conn.held + bytes.length)
+        yield* written
+        hold(conn, conn.held - bytes.length)
+      } else yield* written
       // After a slow handler the idle clock restarts from the reply, not the request.
       if (late) conn.lastActivity = clock.currentTimeMillisUnsafe()
       conn.phase = Handling
@@ -294,49 +332,103 @@ export const make = (deps: {
       conn.phase = Reading
       const chunks = yield* pull
       conn.phase = Handling
-      let framing: Wire.WireError | undefined
-      for (let i = 0; i < chunks.length && framing === undefined; i++) framing = decoder.push(chunks[i]!, frames)
       // Reading the clock is a syscall on some VMs (13% of the loop's time on
       // ours): read it only with timeouts on, once per batch, plus once more
       // after the write when a handler had to wait.
       const now = timed ? clock.currentTimeMillisUnsafe() : 0
-      if (frames.length > 0) {
-        conn.lastActivity = now
-        requestsTotal.updateUnsafe(frames.length, context)
-      }
-      // A frame left incomplete started in this batch unless it was already pending with none completed.
-      conn.frameStartedAt = decoder.pending === 0
-        ? -1
-        : frames.length > 0 || conn.frameStartedAt < 0
-        ? now
-        : conn.frameStartedAt
+      let batchBytes = 0
+      for (let i = 0; i < chunks.length; i++) batchBytes += chunks[i]!.length
+      // The batch is charged to maxBufferedBytes (with the reservation of a
+      // frame it may complete) until it is answered.
+      const completing = conn.reserved
+      hold(conn, batchBytes + completing)
+      work += batchBytes
+      let framing: Wire.WireError | undefined
+      let refused: Errors.BufferLimit | undefined
+      let anyFrames = false
       let waited = false
-      if (options.concurrency === 1) {
-        for (let i = 0; i < frames.length; i++) {
-          const reply = handleFrame(frames[i]!)
-          if (Effect.isEffect(reply)) {
-            waited = true
-            if (replies.length > 0 && !flushQueued) {
-              flushQueued = true
-              queueMicrotask(flushReady)
-            }
-            inHandler = true
-            const response = yield* reply
-            inHandler = false
-            replies.push(response)
-          } else replies.push(reply)
-          // A flood of tiny requests is answered in slices, each drained
-          // before the next is made: replies in memory stay bounded per connection.
-          if (replies.length === maxRepliesPerWrite) yield* send(waited && timed, now)
+      // Decoded in passes of at most maxFramesPerPass frames (the decoder stops
+      // at a frame boundary, the rest of the chunk waits), each answered
+      // before the next is decoded: a batch of tiny frames never holds more
+      // than that many views.
+      let chunkIndex = 0
+      let chunkOffset = 0
+      while (true) {
+        while (chunkIndex < chunks.length && framing === undefined && frames.length < maxFramesPerPass) {
+          const chunk = chunks[chunkIndex]!
+          const rest = chunkOffset === 0 ? chunk : chunk.subarray(chunkOffset)
+          framing = decoder.push(rest, frames, maxFramesPerPass)
+          if (decoder.consumed === rest.length) {
+            chunkIndex++
+            chunkOffset = 0
+          } else chunkOffset += decoder.consumed
         }
-      } else if (frames.length > 0) {
-        waited = true
-        yield* handleConcurrently(now)
+        const last = chunkIndex === chunks.length || framing !== undefined
+        if (frames.length > 0) {
+          anyFrames = true
+          conn.lastActivity = now
+          requestsTotal.updateUnsafe(frames.length, context)
+        }
+        if (last) {
+          // The incomplete frame's declared size is reserved. A new frame over
+          // smallFrame that does not fit is refused: the frames before it are
+          // answered, then the connection closes.
+          const reserve = decoder.pendingFrameSize
+          if (
+            reserve > smallFrame && (anyFrames || completing === 0)
+            && buffers.held - conn.held + batchBytes + completing + reserve > maxBufferedBytes
+          ) {
+            refused = new Errors.BufferLimit({ size: reserve, limit: maxBufferedBytes })
+          }
+          conn.reserved = refused === undefined ? reserve : 0
+          hold(conn, conn.held + conn.reserved)
+          // A frame left incomplete started in this batch unless it was already pending with none completed.
+          conn.frameStartedAt = decoder.pending === 0
+            ? -1
+            : anyFrames || conn.frameStartedAt < 0
+            ? now
+            : conn.frameStartedAt
+        }
+        if (options.concurrency === 1) {
+          for (let i = 0; i < frames.length; i++) {
+            const reply = handleFrame(frames[i]!)
+            if (Effect.isEffect(reply)) {
+              waited = true
+              if (replies.length > 0 && !flushQueued) {
+                flushQueued = true
+                queueMicrotask(flushReady)
+              }
+              inHandler = true
+              const response = yield* reply
+              inHandler = false
+              replies.push(response)
+            } else replies.push(reply)
+            // A flood of tiny requests is answered in slices, each drained
+            // before the next is made: replies in memory stay bounded per connection.
+            if (replies.length === maxRepliesPerWrite) yield* send(waited && timed, now)
+          }
+        } else if (frames.length > 0) {
+          waited = true
+          yield* handleConcurrently(now)
+        }
+        // Fairness: after a budget of work, let the event loop serve other
+        // connections before this one decodes more (a flooding peer whose data
+        // is always queued would otherwise never yield).
+        work += frames.length * frameWork
+        frames.length = 0
+        if (work >= yieldAfterWork) {
+          work = 0
+          yield* Effect.yieldNow
+        }
+        if (last) break
       }
-      frames.length = 0
       if (framing !== undefined) replies.push(Response.error(framing.message))
+      else if (refused !== undefined) replies.push(Response.error(refused.message))
       if (replies.length > 0) yield* send(waited && timed, now)
       if (framing !== undefined) return yield* report(new Errors.FrameError({ error: framing }))
+      if (refused !== undefined) return yield* report(refused)
+      // Between batches only the incomplete frame's reservation stays charged.
+      hold(conn, conn.reserved)
       if (deps.isDraining()) return
     }
   })
@@ -388,6 +480,7 @@ export const make = (deps: {
     connectionsTotal.updateUnsafe(1, context)
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
+        hold(conn, 0)
         deps.onClosed(conn)
         connectionsOpen.updateUnsafe(deps.open(), context)
       })

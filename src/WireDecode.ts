@@ -241,7 +241,15 @@ const skipGroup = (field: number, tagOffset: number): void => {
   while (depth > 0) {
     if (pos >= end) fail(new Truncated({ what: `group ${field}`, offset: tagOffset }))
     const at = pos
-    const tag = readTag() // field 0 is as invalid inside a group as outside (Go rejects both)
+    // readTag, with its one-byte case inline: a frame of nested groups is
+    // nothing but tags. Field 0 is as invalid inside a group as outside (Go
+    // rejects both).
+    const first = buf[pos]!
+    let tag: number
+    if (first < 0x80 && first >= 8) {
+      pos++
+      tag = first
+    } else tag = readTag()
     const f = tag < 0x80000000 ? tag >>> 3 : Math.floor(tag / 8)
     const wt = tag & 7
     if (wt === 4) {

@@ -130,4 +130,33 @@ describe("Wire decode limits", () => {
         } ms`
     )
   })
+
+  it("FrameDecoder.push stops at maxFrames on a frame boundary; pushing the rest gives the same frames", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.uint8Array({ maxLength: 40 }), { maxLength: 60 }),
+        fc.integer({ min: 1, max: 7 }),
+        fc.integer({ min: 1, max: 50 }),
+        (bodies, maxFrames, chunkSize) => {
+          const stream = new Uint8Array(bodies.flatMap((b) => [...varint(b.length), ...b]))
+          const decoder = new Wire.FrameDecoder()
+          const got: Array<Array<number>> = []
+          for (let at = 0; at < stream.length; at += chunkSize) {
+            let rest = stream.subarray(at, at + chunkSize)
+            while (true) {
+              const out: Array<Uint8Array> = []
+              expect(decoder.push(rest, out, maxFrames)).toBeUndefined()
+              expect(out.length).toBeLessThanOrEqual(maxFrames)
+              got.push(...out.map((f) => Array.from(f)))
+              if (decoder.consumed === rest.length) break
+              expect(out.length).toBe(maxFrames)
+              rest = rest.subarray(decoder.consumed)
+            }
+          }
+          expect(got).toEqual(bodies.map((b) => Array.from(b)))
+        }
+      ),
+      { numRuns: 500 }
+    )
+  })
 })

@@ -338,6 +338,8 @@ export interface ServerStats {
   readonly arrayBuffers: number
   readonly external: number
   readonly connections: number
+  /** `Server.bufferedBytes()`: bytes counted against maxBufferedBytes. */
+  readonly buffered: number
 }
 
 export interface ServerProcess {
