@@ -7,43 +7,47 @@
  * are never replayed; those that provably did not (`maybeProcessed: false`)
  * may be retried with the `retry` schedule.
  *
- * A `Client` is a `Pool` of connections (`Pool.makeWithStrategy`, with
- * `concurrency` = `maxInFlight`): several concurrent callers share one
- * connection (multiplexing; their requests are written coalesced and answered
- * in order), and a new connection opens only when every open one is full.
- * The transport is a `Dialer` service (`NodeClient.layerDialer` on Node;
+ * A `Client` is a pool of connections (`ClientPool`): several concurrent
+ * callers share one connection (multiplexing; their requests are written
+ * coalesced and answered in order). A call goes to a connection with nothing
+ * outstanding, else to the least loaded one with a free slot (`maxInFlight`);
+ * a new connection opens only when every open one is full, and the pool
+ * keeps `initialSize` open, redialing on a backoff after an outage. The
+ * transport is a `Dialer` service (`NodeClient.layerDialer` on Node;
  * `NodeClient.layer` gives the whole `Client`); the client itself imports
  * only `effect`.
  *
  * Gotchas:
- * - interrupting a call does not cancel it on the server: a written request
- *   keeps its place in its connection's FIFO and its reply is dropped (so
- *   the connection stays usable); a request still queued is sent anyway;
+ * - interrupting a call does not cancel it on the server: a request already
+ *   queued on a connection is still sent and may be processed; its reply is
+ *   read and dropped, and until then it keeps its slot on that connection
+ *   (so abandoned calls cannot pile up on one connection). A call
+ *   interrupted while it waits for a slot is never sent;
  * - with multiplexing, replies on a connection come in request order, so a
  *   slow request delays the calls queued behind it on the same connection
- *   (set `maxInFlight: 1` for one request per connection, like Go).
+ *   (set `maxInFlight: 1` for one request per connection, like Go);
+ * - `requestTimeout` defaults to 60 seconds: set it a bit above your slowest
+ *   handler.
  *
  * @since 0.1.0
  */
-import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Pool from "effect/Pool"
 import * as Scope from "effect/Scope"
 import * as ClientConnection from "./ClientConnection.ts"
-import { AcquireTimeout, ClientError, ConnectFailed, ConnectTimeout, PoolClosed } from "./ClientError.ts"
+import { ClientError, ConnectFailed, ConnectTimeout } from "./ClientError.ts"
 import { config, type Options, type ResolvedOptions, resolveOptions } from "./ClientOptions.ts"
-import { reaper } from "./ClientReaper.ts"
+import * as ClientPool from "./ClientPool.ts"
 import * as Command from "./Command.ts"
 import { Dialer } from "./Dialer.ts"
 import type * as Request from "./Request.ts"
 import type * as Response from "./Response.ts"
+import type * as Wire from "./Wire.ts"
 
 export * from "./ClientError.ts"
 
@@ -137,8 +141,6 @@ export class Client extends Context.Service<Client, {
   readonly stats: Effect.Effect<Stats>
 }>()("quasizero/Client") {}
 
-type Connection = ClientConnection.Connection
-
 /**
  * Builds a client in the current scope: opens `pool.initialSize` connections
  * (failing with their `ConnectFailed` / `ConnectTimeout` when the server is
@@ -151,7 +153,7 @@ type Connection = ClientConnection.Connection
  * import { NodeClient } from "quasizero/node"
  * import { Effect } from "effect"
  * const program = Effect.gen(function*() {
- *   const client = yield* Client.make({ pool: { maxCap: 4 } })
+ *   const client = yield* Client.make({ pool: { maxCap: 4 }, requestTimeout: "2 seconds" })
  *   return yield* client.call(Request.makeUnsafe(1))
  * }).pipe(Effect.scoped, Effect.provide(NodeClient.layerDialer({ host: "127.0.0.1", port: 7475 })))
  * ```
@@ -180,24 +182,7 @@ const build = Effect.fnUntraced(
     // The client's own scope, closed at once if `make` fails.
     const scope = yield* Scope.fork(yield* Effect.scope)
     const clock = yield* Clock.Clock
-    const { initialSize, maxCap, idleTimeout, reapInterval } = resolved.pool
-
-    let closed = false
-    let pool: Pool.Pool<Connection, ClientError> | undefined
-    const connections = new Set<Connection>()
-
-    const onClose = (connection: Connection): Effect.Effect<void> =>
-      closed || pool === undefined
-        ? Effect.void
-        // Forked: invalidating an idle connection closes its scope, which
-        // waits for the fiber that is running this.
-        : Effect.asVoid(Effect.forkIn(Pool.invalidate(pool, connection), scope, { startImmediately: true }))
-    const connectionConfig: ClientConnection.Config = {
-      address,
-      maxFrameSize: resolved.maxFrameSize,
-      requestTimeout: resolved.requestTimeout,
-      onClose
-    }
+    const services = yield* Effect.context<never>()
 
     const connectFailed = (cause: unknown) =>
       new ClientError({ reason: new ConnectFailed({ address, cause, maybeProcessed: false }) })
@@ -206,96 +191,61 @@ const build = Effect.fnUntraced(
         reason: new ConnectTimeout({ address, timeout: resolved.connectTimeout, maybeProcessed: false })
       })
     )
-    const connect = Effect.mapError(
-      Effect.flatMap(dialer.dial, (socket) => ClientConnection.make(socket, connectionConfig)),
-      connectFailed
-    )
-    const open = Duration.isZero(resolved.connectTimeout)
-      ? connect
-      : Effect.timeoutOrElse(connect, { duration: resolved.connectTimeout, orElse: () => connectTimedOut })
+    const decodeLimits: Wire.DecodeLimits = {
+      maxMetadataEntries: resolved.maxMetadataEntries,
+      maxMetadataBytes: resolved.maxMetadataBytes
+    }
+    const connect = (hooks: Pick<ClientConnection.Config, "onClose" | "onSlotFree" | "trackIdle">) => {
+      const config: ClientConnection.Config = {
+        address,
+        maxFrameSize: resolved.maxFrameSize,
+        requestTimeout: resolved.requestTimeout,
+        decodeLimits,
+        ...hooks
+      }
+      const open = Effect.mapError(
+        Effect.flatMap(dialer.dial, (socket) => ClientConnection.make(socket, config)),
+        connectFailed
+      )
+      return Duration.isZero(resolved.connectTimeout)
+        ? open
+        : Effect.timeoutOrElse(open, { duration: resolved.connectTimeout, orElse: () => connectTimedOut })
+    }
 
-    // The first `initialSize` connections settle `ready`: `make` fails fast
-    // with the first one's error.
-    const ready = Deferred.makeUnsafe<void, ClientError>()
-    let initialPending = initialSize
-    const settle = (exit: Exit.Exit<Connection, ClientError>) =>
-      Effect.sync(() => {
-        if (initialPending === 0) return
-        if (Exit.isFailure(exit)) {
-          initialPending = 0
-          Deferred.doneUnsafe(ready, Exit.failCause(exit.cause))
-        } else if (--initialPending === 0) Deferred.doneUnsafe(ready, Exit.void)
-      })
-    const acquire = Effect.onExit(
-      Effect.tap(open, (connection) => {
-        connections.add(connection)
-        return Effect.addFinalizer(() => Effect.sync(() => connections.delete(connection)))
-      }),
-      settle
-    )
-
-    const created = yield* Scope.provide(
-      Pool.makeWithStrategy({
-        acquire,
-        min: initialSize,
-        max: maxCap,
-        concurrency: resolved.maxInFlight,
-        strategy: reaper(idleTimeout, reapInterval, clock)
-      }),
+    const pool = new ClientPool.Pool(
+      {
+        address,
+        ...resolved.pool,
+        maxInFlight: resolved.maxInFlight,
+        acquireTimeout: resolved.acquireTimeout,
+        connect
+      },
+      clock,
+      services,
       scope
     )
-    pool = created
-    // Added after the pool's own finalizer, so it runs first: pending calls
-    // fail with PoolClosed and release their connections, then the pool
-    // shuts down.
-    yield* Scope.addFinalizer(
-      scope,
-      Effect.suspend(() => {
-        closed = true
-        return Effect.forEach(Array.from(connections), (c) => c.shutdown(), { discard: true })
-      })
+    yield* Effect.forkIn(pool.reaper, scope)
+    yield* Effect.forkIn(pool.watchdog, scope)
+    // Added after the fibers, so it runs before they are interrupted.
+    yield* Scope.addFinalizer(scope, pool.shutdown)
+    // The floor, opened up front: `make` fails fast with the first error.
+    yield* Effect.onError(
+      Effect.forEach(Array.from({ length: resolved.pool.initialSize }), () => pool.open, {
+        concurrency: "unbounded",
+        discard: true
+      }),
+      () => Scope.close(scope, Exit.void)
     )
-    if (initialSize > 0) yield* Effect.onError(Deferred.await(ready), () => Scope.close(scope, Exit.void))
+    // From now on the refill fiber keeps the floor (interrupted first when
+    // the scope closes; a dial it has under way closes with it).
+    yield* Effect.forkIn(pool.refill, scope)
 
-    const poolClosed = Effect.fail(new ClientError({ reason: new PoolClosed({ address, maybeProcessed: false }) }))
-    const acquireTimedOut = Effect.fail(
-      new ClientError({
-        reason: new AcquireTimeout({ address, timeout: resolved.acquireTimeout, maybeProcessed: false })
-      })
-    )
-    const get = Duration.isZero(resolved.acquireTimeout)
-      ? Pool.get(created)
-      : Effect.timeoutOrElse(Pool.get(created), { duration: resolved.acquireTimeout, orElse: () => acquireTimedOut })
-    // Pool interrupts its waiters when it shuts down: report that as PoolClosed.
-    const onWaitFailure = (cause: Cause.Cause<ClientError>) =>
-      closed && Cause.hasInterruptsOnly(cause) ? poolClosed : Effect.failCause(cause)
-
-    // Runs `f` on a connection with a free slot. A connection is leased for
-    // as long as `f` runs, so the pool's `concurrency` bounds its requests.
-    const use = <A>(f: (connection: Connection) => Effect.Effect<A, ClientError>): Effect.Effect<A, ClientError> =>
-      Effect.suspend(() => {
-        if (closed) return poolClosed
-        const state = created.state
-        if (state.waiters.size === 0 && state.availableHead?.exit._tag === "Success") return Pool.use(created, f)
-        return Effect.catchCause(Effect.scoped(Effect.flatMap(get, f)), onWaitFailure)
-      })
-
-    // A connection found closed before anything was written on it has not
-    // been invalidated yet: drop it and try another one.
     const callOnce = (request: Request.Request): Effect.Effect<Response.Response, ClientError> =>
-      use((connection) =>
-        connection.state === "open"
-          ? connection.call(request)
-          : Effect.andThen(Pool.invalidate(created, connection), callOnce(request))
-      )
+      Effect.callback<Response.Response, ClientError>((resume) => pool.submit(request, undefined, resume))
     const pipelineOnce = (requests: ReadonlyArray<Request.Request>): Effect.Effect<ResponseBatch, ClientError> =>
-      use((connection) =>
-        connection.state === "open"
-          ? connection.pipeline(requests)
-          : Effect.andThen(Pool.invalidate(created, connection), pipelineOnce(requests))
-      )
-    const pipelineAny = (requests: ReadonlyArray<Request.Request>): Effect.Effect<ResponseBatch, ClientError> =>
-      requests.length === 0 ? Effect.succeed([]) : pipelineOnce(requests)
+      requests.length === 0
+        ? Effect.succeed([])
+        : Effect.callback<ResponseBatch, ClientError>((resume) => pool.submit(undefined, requests, resume))
 
     const retry = resolved.retry
     const retryOptions = retry === undefined ? undefined : {
@@ -311,17 +261,22 @@ const build = Effect.fnUntraced(
       address,
       call,
       pipeline: retryOptions === undefined
-        ? pipelineAny
-        : (requests) => Effect.retry(pipelineAny(requests), retryOptions),
+        ? pipelineOnce
+        : (requests) => Effect.retry(pipelineOnce(requests), retryOptions),
       run: (command, ...[input, metadata]) =>
         Effect.flatMap(
           Command.request(command, input as Command.Input<typeof command>, metadata),
           (request) => Effect.flatMap(call(request), (response) => Command.decodeResponse(command, response))
         ),
-      stats: Effect.map(Pool.stats(created), (stats) => {
+      stats: Effect.sync(() => {
+        let idle = 0
         let inflight = 0
-        for (const connection of connections) inflight += connection.inflightCount + connection.queuedCount
-        return { open: connections.size, idle: stats.idle, inflight, waiting: stats.pending }
+        for (const connection of pool.connections) {
+          const outstanding = connection.outstanding
+          if (outstanding === 0) idle++
+          inflight += outstanding
+        }
+        return { open: pool.connections.length, idle, inflight, waiting: pool.waiting }
       })
     })
   }

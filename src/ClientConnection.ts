@@ -14,7 +14,10 @@
  *   lone call at once;
  * - any read or write error, protocol error or request timeout closes the
  *   connection for good: every written call fails with `maybeProcessed: true`,
- *   every queued one with `false`, and `onClose` invalidates it in the pool;
+ *   every queued one with `false`, and `onClose` drops it from the pool;
+ * - a call counts against the connection (`outstanding`) from the moment it
+ *   is queued until its reply is consumed, whether its caller still waits or
+ *   not; each slot that frees is reported with `onSlotFree`;
  * - time is read from `Clock` and waited on with `Effect.sleep`: one watchdog
  *   per connection compares the oldest call's deadline with the clock, so
  *   there is no timer per request.
@@ -29,13 +32,19 @@ import * as Exit from "effect/Exit"
 import type * as Scope from "effect/Scope"
 import * as Socket from "effect/socket/Socket"
 import {
-  ClientError,
-  ConnectionClosed,
-  PoolClosed,
-  ProtocolError,
-  RequestTimeout,
-  RequestTooLarge
-} from "./ClientError.ts"
+  closedFailure,
+  encodeEntries,
+  Entry,
+  failAll,
+  type Failure,
+  poolClosedFailure,
+  protocolFailure,
+  replyFailure,
+  type Resume,
+  socketFailure,
+  timeoutFailure
+} from "./ClientEntry.ts"
+import { ClientError } from "./ClientError.ts"
 import type * as Request from "./Request.ts"
 import type * as Response from "./Response.ts"
 import * as Wire from "./Wire.ts"
@@ -51,60 +60,21 @@ export interface Config {
   readonly maxFrameSize: number
   /** `Duration.zero` disables the watchdog. */
   readonly requestTimeout: Duration.Duration
-  /** Called once, right after the connection closed (the client invalidates it in the pool). */
+  /** Bounds on each reply's metadata (`maxMetadataEntries`, `maxMetadataBytes`). */
+  readonly decodeLimits: Wire.DecodeLimits
+  /** Called once, right after the connection closed (the client drops it from its pool). */
   readonly onClose: (connection: Connection) => Effect.Effect<void>
-}
-
-type Resume = (effect: Effect.Effect<any, ClientError>) => void
-
-// One waiting call: one request (`call`) or several (`pipeline`), answered
-// together once all their replies are in.
-class Entry {
-  resume: Resume | undefined
-  written = false
-  readonly request: Request.Request | undefined
-  readonly requests: ReadonlyArray<Request.Request> | undefined
-  readonly responses: Array<Response.Response> | undefined
-  readonly deadline: number
-  constructor(
-    request: Request.Request | undefined,
-    requests: ReadonlyArray<Request.Request> | undefined,
-    resume: Resume,
-    deadline: number
-  ) {
-    this.request = request
-    this.requests = requests
-    this.responses = requests === undefined ? undefined : []
-    this.resume = resume
-    this.deadline = deadline
-  }
-  complete(exit: Exit.Exit<any, ClientError>): void {
-    const resume = this.resume
-    if (resume === undefined) return
-    this.resume = undefined
-    resume(exit)
-  }
-}
-
-// Errors handed to calls when a connection closes: one for calls already
-// written (may have been processed), one for calls still queued (not sent),
-// and optionally a specific one for the call that caused the close.
-interface Failure {
-  readonly written: ClientError
-  readonly unwritten: ClientError
-  readonly culprit?: Entry | undefined
-  readonly culpritError?: ClientError | undefined
+  /**
+   * Called synchronously each time a call leaves the connection (its reply
+   * was consumed, or it failed unsent) while the connection stays open: the
+   * client hands the freed slot to a waiting caller.
+   */
+  readonly onSlotFree: (connection: Connection) => void
+  /** Keep `idleSince` up to date (the client reaps idle connections). */
+  readonly trackIdle: boolean
 }
 
 const closeEvent = new Socket.CloseEvent(1000)
-
-const socketDetail = (error: Socket.SocketError, during: "read" | "write"): string => {
-  const reason = error.reason
-  if (reason._tag === "SocketCloseError") return reason.code === 1000 ? "closed by the server" : "connection reset"
-  const cause = "cause" in reason ? reason.cause : undefined
-  const text = cause instanceof Error && cause.message.length > 0 ? cause.message : reason.message
-  return `${during} failed: ${text}`
-}
 
 /**
  * A connection (see the module notes). `state` is `"open"` while calls are
@@ -124,6 +94,9 @@ export class Connection {
   private readonly clock: Clock.Clock
   /** `requestTimeout` in milliseconds; 0 when disabled. */
   readonly timeoutMillis: number
+  private readonly timeoutText: string
+  /** Clock time at which the last call left (or the connection opened); kept when `trackIdle`. */
+  idleSince: number
   /** Set when the connection's scope starts closing: the socket must not be touched any more. */
   finalizing = false
   private readonly writer: Socket.Writer
@@ -136,7 +109,6 @@ export class Connection {
   // Calls not yet written, in call order, and the requests of a batch.
   private queued: Array<Entry> = []
   private spare: Array<Entry> = []
-  private readonly batch: Array<Request.Request> = []
 
   // The writer fiber, when parked waiting for work.
   private writerResume: ((effect: Effect.Effect<void>) => void) | undefined
@@ -151,43 +123,31 @@ export class Connection {
     this.clock = clock
     this.writer = writer
     this.timeoutMillis = Duration.toMillis(config.requestTimeout)
+    this.timeoutText = Duration.format(config.requestTimeout)
+    this.idleSince = clock.currentTimeMillisUnsafe()
     this.decoder = new Wire.FrameDecoder(config.maxFrameSize)
   }
 
-  /** Calls written and not yet answered. */
-  get inflightCount(): number {
-    return this.inflight.length - this.head
-  }
-
-  /** Calls queued and not yet written. */
-  get queuedCount(): number {
-    return this.queued.length
-  }
-
-  /** Sends one request; succeeds with its reply. */
-  call(request: Request.Request): Effect.Effect<Response.Response, ClientError> {
-    return Effect.callback<Response.Response, ClientError>((resume) => {
-      this.register(request, undefined, resume)
-    })
-  }
-
-  /** Sends the requests in one write; succeeds with their replies, in order. */
-  pipeline(requests: ReadonlyArray<Request.Request>): Effect.Effect<Array<Response.Response>, ClientError> {
-    return Effect.callback<Array<Response.Response>, ClientError>((resume) => {
-      this.register(undefined, requests, resume)
-    })
+  /**
+   * Calls on this connection whose replies are not consumed yet: queued,
+   * written, and abandoned by their callers alike. This is what counts
+   * against `maxInFlight`.
+   */
+  get outstanding(): number {
+    return this.inflight.length - this.head + this.queued.length
   }
 
   /** Closes the connection, failing every pending call with `PoolClosed`. */
   shutdown(): Effect.Effect<void> {
-    const address = this.config.address
-    return this.close({
-      written: new ClientError({ reason: new PoolClosed({ address, maybeProcessed: true }) }),
-      unwritten: new ClientError({ reason: new PoolClosed({ address, maybeProcessed: false }) })
-    })
+    return this.close(poolClosedFailure(this.config.address))
   }
 
-  private register(
+  /**
+   * Queues one request (`request`) or a pipeline (`requests`); `resume` gets
+   * the reply (or replies, in order) or the failure. A closed connection
+   * fails it at once with `closedError` (not sent).
+   */
+  submit(
     request: Request.Request | undefined,
     requests: ReadonlyArray<Request.Request> | undefined,
     resume: Resume
@@ -246,65 +206,28 @@ export class Connection {
   })
 
   private readonly writeHandlers = {
-    onFailure: (error: Socket.SocketError): Effect.Effect<void> => this.closeWith(error, "write"),
+    onFailure: (error: Socket.SocketError): Effect.Effect<void> =>
+      this.close(socketFailure(this.config.address, error, "write")),
     onSuccess: (): Effect.Effect<void> => this.flush
   }
 
   // Moves every queued call to the inflight FIFO and encodes their requests
   // into one buffer. A request over `maxFrameSize` fails on its own, unsent.
   private takeBatch(): Uint8Array | undefined {
-    let entries = this.queued
+    const entries = this.queued
     this.queued = this.spare
-    const batch = this.batch
-    for (let i = 0; i < entries.length; i++) {
-      const entry = entries[i]!
-      if (entry.request !== undefined) batch.push(entry.request)
-      else for (let j = 0; j < entry.requests!.length; j++) batch.push(entry.requests![j]!)
-    }
-    let bytes: Uint8Array | undefined = Wire.encodeRequests(batch)
-    batch.length = 0
-    // Frames of a batch within the limit are each within it; only a larger
-    // batch needs each request measured.
-    if (bytes.length > this.config.maxFrameSize) {
-      entries = this.dropOversized(entries)
-      bytes = undefined
-      if (entries.length > 0) {
-        for (let i = 0; i < entries.length; i++) {
-          const entry = entries[i]!
-          if (entry.request !== undefined) batch.push(entry.request)
-          else for (let j = 0; j < entry.requests!.length; j++) batch.push(entry.requests![j]!)
-        }
-        bytes = Wire.encodeRequests(batch)
-        batch.length = 0
-      }
-    }
+    const count = entries.length
+    const bytes = encodeEntries(entries, this.config.maxFrameSize, this.config.address)
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i]!
       entry.written = true
       this.inflight.push(entry)
     }
+    // Slots of requests failed unsent free up once the batch is counted.
+    for (let dropped = count - entries.length; dropped > 0; dropped--) this.released()
     entries.length = 0
     this.spare = entries
     return bytes
-  }
-
-  private dropOversized(entries: Array<Entry>): Array<Entry> {
-    const kept: Array<Entry> = []
-    const limit = this.config.maxFrameSize
-    for (let i = 0; i < entries.length; i++) {
-      const entry = entries[i]!
-      const requests = entry.request !== undefined ? [entry.request] : entry.requests!
-      let size = 0
-      for (let j = 0; j < requests.length && size <= limit; j++) size = Wire.requestBodySize(requests[j]!)
-      if (size > limit) {
-        entry.complete(Exit.fail(
-          new ClientError({
-            reason: new RequestTooLarge({ address: this.config.address, size, limit, maybeProcessed: false })
-          })
-        ))
-      } else kept.push(entry)
-    }
-    return kept
   }
 
   // ---------------------------------------------------------------------------
@@ -314,7 +237,8 @@ export class Connection {
   /** The reader fiber: pull a batch of chunks, complete a call per reply, repeat. */
   readLoop(pull: Effect.Effect<ReadonlyArray<Uint8Array>, Socket.SocketError>): Effect.Effect<void> {
     const handlers = {
-      onFailure: (error: Socket.SocketError): Effect.Effect<void> => this.closeWith(error, "read"),
+      onFailure: (error: Socket.SocketError): Effect.Effect<void> =>
+        this.close(socketFailure(this.config.address, error, "read")),
       onSuccess: (chunks: ReadonlyArray<Uint8Array>): Effect.Effect<void> => this.onChunks(chunks, loop)
     }
     const loop: Effect.Effect<void> = Effect.matchEffect(pull, handlers)
@@ -332,7 +256,9 @@ export class Connection {
         failure = this.deliver(frames[j]!)
       }
       frames.length = 0
-      if (failure === undefined && error !== undefined) failure = this.protocolFailure(error.message, error)
+      if (failure === undefined && error !== undefined) {
+        failure = protocolFailure(this.config.address, error.message, error)
+      }
     }
     this.delivering = false
     if (failure !== undefined) return this.close(failure)
@@ -344,22 +270,35 @@ export class Connection {
   // Completes the oldest call with one reply; a failure closes the connection.
   private deliver(frame: Uint8Array): Failure | undefined {
     const entry = this.inflight[this.head]
-    if (entry === undefined) return this.protocolFailure("a reply arrived with no request waiting for it", undefined)
-    let response: Response.Response
+    if (entry === undefined) {
+      return protocolFailure(this.config.address, "a reply arrived with no request waiting for it", undefined)
+    }
+    let response: Response.Response | undefined
     try {
-      response = Wire.decodeResponseUnsafe(frame)
+      response = Wire.decodeResponseUnsafe(frame, this.config.decodeLimits)
     } catch (error) {
-      if (error instanceof Wire.WireError) return this.protocolFailure(`malformed reply: ${error.message}`, error)
-      throw error
+      // Over a metadata limit, this call fails and the connection stays;
+      // malformed, the connection closes.
+      const failure = replyFailure(this.config.address, error)
+      if (!(failure instanceof ClientError)) return failure
+      entry.error ??= failure
     }
     const responses = entry.responses
     if (responses !== undefined) {
-      responses.push(response)
-      if (responses.length < entry.requests!.length) return undefined
+      if (response !== undefined) responses.push(response)
+      if (++entry.received < entry.requests!.length) return undefined
     }
     this.shift()
-    entry.complete(Exit.succeed(responses ?? response))
+    // The freed slot goes to a waiting caller first, then this caller resumes
+    // (and may call again, behind the waiters).
+    this.released()
+    entry.complete(entry.error !== undefined ? Exit.fail(entry.error) : Exit.succeed(responses ?? response))
     return undefined
+  }
+
+  private released(): void {
+    if (this.config.trackIdle && this.outstanding === 0) this.idleSince = this.clock.currentTimeMillisUnsafe()
+    this.config.onSlotFree(this)
   }
 
   private shift(): void {
@@ -396,57 +335,20 @@ export class Connection {
     if (entry === undefined) return Effect.flatMap(this.parkWatchdog, () => this.watchdog)
     const remaining = entry.deadline - this.clock.currentTimeMillisUnsafe()
     if (remaining > 0) return Effect.flatMap(Effect.sleep(remaining), () => this.watchdog)
-    const address = this.config.address
-    const detail = `closed after a request got no reply within ${Duration.format(this.config.requestTimeout)}`
-    return this.close({
-      written: new ClientError({ reason: new ConnectionClosed({ address, detail, maybeProcessed: true }) }),
-      unwritten: new ClientError({ reason: new ConnectionClosed({ address, detail, maybeProcessed: false }) }),
-      culprit: entry,
-      culpritError: new ClientError({
-        reason: new RequestTimeout({
-          address,
-          timeout: this.config.requestTimeout,
-          maybeProcessed: entry.written
-        })
-      })
-    })
+    return this.close(
+      timeoutFailure(this.config.address, this.config.requestTimeout, this.timeoutText, entry)
+    )
   })
 
   // ---------------------------------------------------------------------------
   // closing
   // ---------------------------------------------------------------------------
 
-  private protocolFailure(detail: string, cause: Wire.WireError | undefined): Failure {
-    const address = this.config.address
-    return {
-      written: new ClientError({ reason: new ProtocolError({ address, detail, cause, maybeProcessed: true }) }),
-      unwritten: new ClientError({
-        reason: new ConnectionClosed({
-          address,
-          detail: `closed after a protocol error: ${detail}`,
-          maybeProcessed: false
-        })
-      })
-    }
-  }
-
-  private closeWith(error: Socket.SocketError, during: "read" | "write"): Effect.Effect<void> {
-    const address = this.config.address
-    const detail = socketDetail(error, during)
-    return this.close({
-      written: new ClientError({
-        reason: new ConnectionClosed({ address, detail, cause: error, maybeProcessed: true })
-      }),
-      unwritten: new ClientError({
-        reason: new ConnectionClosed({ address, detail, cause: error, maybeProcessed: false })
-      })
-    })
-  }
-
   /**
-   * Marks the connection closed, lets the client invalidate it, fails every
-   * pending call, then destroys the socket. Uninterruptible: the pending calls
-   * must always be failed, even when the invalidation interrupts this fiber.
+   * Marks the connection closed, lets the client drop it from its pool,
+   * fails every pending call, then destroys the socket. Uninterruptible: the
+   * pending calls must always be failed, even when closing the connection's
+   * scope interrupts this fiber.
    */
   close(failure: Failure): Effect.Effect<void> {
     return Effect.uninterruptible(Effect.suspend(() => {
@@ -485,16 +387,6 @@ export class Connection {
   }
 }
 
-const failAll = (entries: ReadonlyArray<Entry>, failure: Failure): void => {
-  const written = Exit.fail(failure.written)
-  const unwritten = Exit.fail(failure.unwritten)
-  for (let i = 0; i < entries.length; i++) {
-    const entry = entries[i]!
-    if (entry === failure.culprit) entry.complete(Exit.fail(failure.culpritError!))
-    else entry.complete(entry.written ? written : unwritten)
-  }
-}
-
 /**
  * Opens a connection on a dialed socket: acquires its reader (this is when a
  * Node socket connects) and writer, then forks the reader, writer and
@@ -509,16 +401,8 @@ export const make = Effect.fnUntraced(function*(socket: Socket.Socket, config: C
   const writer = yield* socket.writer
   const clock = yield* Clock.Clock
   const connection = new Connection(config, clock, writer)
-  const address = config.address
-  const detail = "closed by the client"
-  yield* Effect.addFinalizer(() =>
-    Effect.sync(() =>
-      connection.closeNow({
-        written: new ClientError({ reason: new ConnectionClosed({ address, detail, maybeProcessed: true }) }),
-        unwritten: new ClientError({ reason: new ConnectionClosed({ address, detail, maybeProcessed: false }) })
-      })
-    )
-  )
+  const closed = closedFailure(config.address, "closed by the client")
+  yield* Effect.addFinalizer(() => Effect.sync(() => connection.closeNow(closed)))
   yield* Effect.forkScoped(connection.readLoop(pull))
   yield* Effect.forkScoped(connection.writeLoop)
   if (connection.timeoutMillis > 0) yield* Effect.forkScoped(connection.watchdog)

@@ -194,14 +194,34 @@ export class ConnectionClosed extends Data.TaggedError("ConnectionClosed")<{
 }
 
 /**
+ * The client option a reply went over: `maxFrameSize` (the frame's declared
+ * length), `maxMetadataEntries` or `maxMetadataBytes` (its metadata).
+ *
+ * @example
+ * ```ts
+ * import { Client } from "quasizero"
+ * const limit: Client.ProtocolLimit = "maxMetadataEntries"
+ * ```
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export type ProtocolLimit = "maxFrameSize" | "maxMetadataEntries" | "maxMetadataBytes"
+
+/**
  * The server sent bytes that are not a valid reply (bad framing, a frame over
- * `maxFrameSize`, a malformed body, or a reply nobody asked for). The
- * connection is closed.
+ * `maxFrameSize`, a malformed body, or a reply nobody asked for): the
+ * connection is closed. A reply whose metadata is over `maxMetadataEntries` /
+ * `maxMetadataBytes` fails only its own call (decoding stops at the first
+ * entry past the limit; the frame was read whole, so the connection stays).
+ * `limit` names the option that was exceeded, if any.
  *
  * @example
  * ```ts
  * import { Client } from "quasizero"
  * const broken = (e: Client.ClientError) => e.reason._tag === "ProtocolError"
+ * const tooMuchMetadata = (e: Client.ClientError) =>
+ *   e.reason._tag === "ProtocolError" && e.reason.limit === "maxMetadataEntries"
  * ```
  *
  * @since 0.1.0
@@ -210,6 +230,8 @@ export class ConnectionClosed extends Data.TaggedError("ConnectionClosed")<{
 export class ProtocolError extends Data.TaggedError("ProtocolError")<{
   readonly address: string
   readonly detail: string
+  /** The option the reply went over. @since 0.2.0 */
+  readonly limit?: ProtocolLimit | undefined
   readonly cause?: Wire.WireError | undefined
   readonly maybeProcessed: boolean
 }> {

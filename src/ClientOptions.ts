@@ -32,18 +32,37 @@ import * as Wire from "./Wire.ts"
  * - `pool.reapInterval`: how often idle connections are looked for; a
  *   connection is closed at the first reap at which it has been idle for
  *   `idleTimeout`.
+ * - `pool.refill`: when fewer than `initialSize` connections are open (the
+ *   server closed them, an outage, a reap), one background fiber reopens
+ *   them one at a time, retrying a failed dial on this schedule (input: the
+ *   connect error). Default: 100 ms doubling up to 5 s, ±20 % jitter. A
+ *   connection the server closes within 1 s of opening counts as a failed
+ *   dial (the backoff goes on); any other close starts a fresh backoff. A
+ *   schedule that ends gives up until the next connection closes.
  * - `connectTimeout`: dialing and connecting one connection.
  * - `acquireTimeout`: waiting for a connection with a free slot when all
  *   `maxCap` are full (`AcquireTimeout`: the pool is exhausted).
  * - `requestTimeout`: from the moment a call is queued on its connection to
- *   its reply (`RequestTimeout`: slow handler or stuck server). The
- *   connection is then closed, so the other calls on it fail too
- *   (`ConnectionClosed`, `maybeProcessed: true`): with multiplexing, one
- *   slow call takes its connection-mates down with it.
+ *   its reply (`RequestTimeout`: slow handler or stuck server); 60 seconds
+ *   by default, so that a silent server (stopped, or a half-open connection
+ *   after a partition: no FIN ever comes) fails calls instead of holding
+ *   them forever. The connection is then closed, so the other calls on it
+ *   fail too (`ConnectionClosed`, `maybeProcessed: true`): with
+ *   multiplexing, one slow call takes its connection-mates down with it.
+ *   Set it per service to a bit above your slowest handler; `0` waits
+ *   forever.
  * - `maxInFlight`: calls one connection carries at once (multiplexing
- *   depth; a pipeline counts once; 1 behaves like Go: one request per
+ *   depth; a pipeline counts once; a call whose caller was interrupted
+ *   counts until its reply is read; 1 behaves like Go: one request per
  *   connection at a time).
  * - `maxFrameSize`: largest reply body accepted and request body sent.
+ * - `maxMetadataEntries`, `maxMetadataBytes`: most metadata entries, and
+ *   most key + value bytes, in one reply (`Wire.defaultDecodeLimits`: 1024
+ *   and 1 MiB). Counted while decoding, which stops at the first entry past
+ *   a limit: that call fails with `ProtocolError` naming the limit, the
+ *   connection stays. A hostile or buggy server then costs the client at
+ *   most ~1 MB and a fraction of a millisecond per reply, instead of ~100 MB
+ *   and seconds of a frozen event loop. `Infinity` disables a limit.
  * - `retry`: schedule for retrying failures with `maybeProcessed: false`
  *   (connect errors, calls never written); none by default.
  *
@@ -65,12 +84,15 @@ export interface Options {
     readonly maxCap?: number | undefined
     readonly idleTimeout?: Duration.Input | undefined
     readonly reapInterval?: Duration.Input | undefined
+    readonly refill?: Schedule.Schedule<unknown, ClientError> | undefined
   } | undefined
   readonly connectTimeout?: Duration.Input | undefined
   readonly acquireTimeout?: Duration.Input | undefined
   readonly requestTimeout?: Duration.Input | undefined
   readonly maxInFlight?: number | undefined
   readonly maxFrameSize?: number | undefined
+  readonly maxMetadataEntries?: number | undefined
+  readonly maxMetadataBytes?: number | undefined
   readonly retry?: Schedule.Schedule<unknown, ClientError> | undefined
 }
 
@@ -93,12 +115,15 @@ export interface ResolvedOptions {
     readonly maxCap: number
     readonly idleTimeout: Duration.Duration
     readonly reapInterval: Duration.Duration
+    readonly refill: Schedule.Schedule<unknown, ClientError>
   }
   readonly connectTimeout: Duration.Duration
   readonly acquireTimeout: Duration.Duration
   readonly requestTimeout: Duration.Duration
   readonly maxInFlight: number
   readonly maxFrameSize: number
+  readonly maxMetadataEntries: number
+  readonly maxMetadataBytes: number
   readonly retry: Schedule.Schedule<unknown, ClientError> | undefined
 }
 
@@ -111,11 +136,14 @@ export interface ResolvedOptions {
  * | `pool.maxCap` | 10 |
  * | `pool.idleTimeout` | 0 (never) |
  * | `pool.reapInterval` | 1 minute |
+ * | `pool.refill` | 100 ms doubling up to 5 s, jittered |
  * | `connectTimeout` | 10 seconds |
  * | `acquireTimeout` | 0 (wait) |
- * | `requestTimeout` | 0 (wait) |
+ * | `requestTimeout` | 60 seconds |
  * | `maxInFlight` | 64 |
  * | `maxFrameSize` | 16 MiB |
+ * | `maxMetadataEntries` | 1024 |
+ * | `maxMetadataBytes` | 1 MiB |
  * | `retry` | none |
  *
  * @example
@@ -132,13 +160,19 @@ export const defaults: ResolvedOptions = {
     initialSize: 1,
     maxCap: 10,
     idleTimeout: Duration.zero,
-    reapInterval: Duration.minutes(1)
+    reapInterval: Duration.minutes(1),
+    refill: Schedule.exponential("100 millis", 2).pipe(
+      Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.seconds(5)))),
+      Schedule.jittered
+    )
   },
   connectTimeout: Duration.seconds(10),
   acquireTimeout: Duration.zero,
-  requestTimeout: Duration.zero,
+  requestTimeout: Duration.seconds(60),
   maxInFlight: 64,
   maxFrameSize: Wire.defaultMaxFrameSize,
+  maxMetadataEntries: Wire.defaultDecodeLimits.maxMetadataEntries,
+  maxMetadataBytes: Wire.defaultDecodeLimits.maxMetadataBytes,
   retry: undefined
 }
 
@@ -164,6 +198,10 @@ const integer = (option: string, value: unknown, fallback: number, min: number, 
   }
   return value
 }
+
+// A limit: an integer >= 0, or Infinity (no limit).
+const limit = (option: string, value: unknown, fallback: number): number =>
+  value === Infinity ? Infinity : integer(option, value, fallback, 0, Number.MAX_SAFE_INTEGER)
 
 // A timeout: finite and >= 0; 0 and Infinity mean "disabled" (Duration.zero).
 const timeout = (option: string, value: Duration.Input | undefined, fallback: Duration.Duration): Duration.Duration => {
@@ -210,18 +248,23 @@ export const resolveOptions = (
       const maxCap = Math.max(integer("pool.maxCap", pool.maxCap, defaults.pool.maxCap, 1, 1 << 16), initialSize)
       const retry = options.retry
       if (retry !== undefined && !Schedule.isSchedule(retry)) throw new Invalid("retry", retry, "a Schedule")
+      const refill = pool.refill ?? defaults.pool.refill
+      if (!Schedule.isSchedule(refill)) throw new Invalid("pool.refill", refill, "a Schedule")
       return Effect.succeed<ResolvedOptions>({
         pool: {
           initialSize,
           maxCap,
           idleTimeout: timeout("pool.idleTimeout", pool.idleTimeout, defaults.pool.idleTimeout),
-          reapInterval: positiveDuration("pool.reapInterval", pool.reapInterval, defaults.pool.reapInterval)
+          reapInterval: positiveDuration("pool.reapInterval", pool.reapInterval, defaults.pool.reapInterval),
+          refill
         },
         connectTimeout: timeout("connectTimeout", options.connectTimeout, defaults.connectTimeout),
         acquireTimeout: timeout("acquireTimeout", options.acquireTimeout, defaults.acquireTimeout),
         requestTimeout: timeout("requestTimeout", options.requestTimeout, defaults.requestTimeout),
         maxInFlight: integer("maxInFlight", options.maxInFlight, defaults.maxInFlight, 1, 1 << 20),
         maxFrameSize: integer("maxFrameSize", options.maxFrameSize, defaults.maxFrameSize, 1, 2 ** 32),
+        maxMetadataEntries: limit("maxMetadataEntries", options.maxMetadataEntries, defaults.maxMetadataEntries),
+        maxMetadataBytes: limit("maxMetadataBytes", options.maxMetadataBytes, defaults.maxMetadataBytes),
         retry
       })
     } catch (e) {
@@ -246,7 +289,8 @@ export const resolveOptions = (
  * `QUASIZERO_POOL_IDLE_TIMEOUT`, `QUASIZERO_POOL_REAP_INTERVAL`,
  * `QUASIZERO_CONNECT_TIMEOUT`, `QUASIZERO_ACQUIRE_TIMEOUT`,
  * `QUASIZERO_REQUEST_TIMEOUT`, `QUASIZERO_MAX_IN_FLIGHT`,
- * `QUASIZERO_MAX_FRAME_SIZE`. Durations read as `"5 seconds"`.
+ * `QUASIZERO_MAX_FRAME_SIZE`, `QUASIZERO_MAX_METADATA_ENTRIES`,
+ * `QUASIZERO_MAX_METADATA_BYTES`. Durations read as `"5 seconds"`.
  *
  * @example
  * ```ts
@@ -268,5 +312,7 @@ export const config: Config.Wrap<Options> = {
   acquireTimeout: Config.Duration("QUASIZERO_ACQUIRE_TIMEOUT").pipe(Config.withDefault(undefined)),
   requestTimeout: Config.Duration("QUASIZERO_REQUEST_TIMEOUT").pipe(Config.withDefault(undefined)),
   maxInFlight: Config.Int("QUASIZERO_MAX_IN_FLIGHT").pipe(Config.withDefault(undefined)),
-  maxFrameSize: Config.Int("QUASIZERO_MAX_FRAME_SIZE").pipe(Config.withDefault(undefined))
+  maxFrameSize: Config.Int("QUASIZERO_MAX_FRAME_SIZE").pipe(Config.withDefault(undefined)),
+  maxMetadataEntries: Config.Int("QUASIZERO_MAX_METADATA_ENTRIES").pipe(Config.withDefault(undefined)),
+  maxMetadataBytes: Config.Int("QUASIZERO_MAX_METADATA_BYTES").pipe(Config.withDefault(undefined))
 }

@@ -15,7 +15,6 @@ import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
@@ -23,123 +22,11 @@ import * as NetAddress from "effect/net/NetAddress"
 import * as SocketServer from "effect/socket/SocketServer"
 import * as Handlers from "./Handlers.ts"
 import * as ServerConnection from "./ServerConnection.ts"
-import { InvalidOption, ServerError } from "./ServerError.ts"
-import * as Wire from "./Wire.ts"
+import type { ServerError } from "./ServerError.ts"
+import { config, type Options, type ResolvedOptions, resolveOptions } from "./ServerOptions.ts"
 
 export * from "./ServerError.ts"
-
-// -----------------------------------------------------------------------------
-// options
-// -----------------------------------------------------------------------------
-
-/**
- * Server options. Durations are `Duration.Input`; 0 or undefined disables.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Options {
-  /** A frame that has started must complete, and a pending write must drain, within it. Default: disabled. */
-  readonly timeout?: Duration.Input | undefined
-  /** Close a connection that sent no request for this long (Go ignores its IdleTimeout). Default: disabled. */
-  readonly idleTimeout?: Duration.Input | undefined
-  /** SO_KEEPALIVE period, applied by the platform layer (`NodeServer`). Default: disabled. */
-  readonly tcpKeepAlive?: Duration.Input | undefined
-  /** Largest accepted frame body, in bytes. Default: 16 MiB (Go's limit). */
-  readonly maxFrameSize?: number | undefined
-  /** Connections beyond this are closed on accept. Default: unlimited. */
-  readonly maxConnections?: number | undefined
-  /** Handlers run at once per connection; replies stay in request order. Default: 1 (Go). */
-  readonly concurrency?: number | undefined
-  /** How long a closing server waits for requests already read. Default: 10 seconds. */
-  readonly shutdownTimeout?: Duration.Input | undefined
-  /** Called with every connection error (they are also logged at debug level). */
-  readonly onError?: ((error: ServerError) => Effect.Effect<void>) | undefined
-  /** Per-request tracing spans (`quasizero.request`). Default: false, they cost. */
-  readonly spans?: boolean | undefined
-  /**
-   * Per-request metrics: requests by code and the handler duration histogram.
-   * Default: false; connection, request and error counts are always kept.
-   */
-  readonly requestMetrics?: boolean | undefined
-}
-
-/**
- * Options with every default applied and durations in milliseconds (0 = off).
- *
- * @since 0.1.0
- * @category models
- */
-export interface ResolvedOptions {
-  readonly timeout: number
-  readonly idleTimeout: number
-  readonly tcpKeepAlive: number
-  readonly maxFrameSize: number
-  readonly maxConnections: number
-  readonly concurrency: number
-  readonly shutdownTimeout: number
-  readonly onError: ((error: ServerError) => Effect.Effect<void>) | undefined
-  readonly spans: boolean
-  readonly requestMetrics: boolean
-}
-
-const invalid = (option: string, value: unknown, expected: string): ServerError =>
-  new ServerError({ reason: new InvalidOption({ option, value, expected }) })
-
-const millis = (
-  option: string,
-  value: Duration.Input | undefined,
-  fallback: number
-): Effect.Effect<number, ServerError> => {
-  if (value === undefined) return Effect.succeed(fallback)
-  const decoded = Duration.fromInput(value)
-  if (decoded._tag === "None" || Duration.isNegative(decoded.value)) {
-    return Effect.fail(invalid(option, value, "a non-negative duration"))
-  }
-  return Effect.succeed(Duration.toMillis(decoded.value))
-}
-
-const count = (
-  option: string,
-  value: number | undefined,
-  fallback: number,
-  min: number
-): Effect.Effect<number, ServerError> => {
-  if (value === undefined) return Effect.succeed(fallback)
-  if (value === Infinity || (Number.isSafeInteger(value) && value >= min)) return Effect.succeed(value)
-  return Effect.fail(invalid(option, value, `an integer >= ${min}`))
-}
-
-/**
- * Validates options and applies defaults, once, when the server is built.
- *
- * @example
- * ```ts
- * import { Effect } from "effect"
- * import { Server } from "quasizero"
- * const resolved = Effect.runSync(Server.resolveOptions({ timeout: "5 seconds" }))
- * resolved.timeout // 5000
- * ```
- *
- * @since 0.1.0
- * @category constructors
- */
-export const resolveOptions = Effect.fnUntraced(function*(options: Options = {}) {
-  const maxFrameSize = yield* count("maxFrameSize", options.maxFrameSize, Wire.defaultMaxFrameSize, 1)
-  if (maxFrameSize > 2 ** 31 - 1) return yield* invalid("maxFrameSize", maxFrameSize, "at most 2^31 - 1 bytes")
-  return {
-    timeout: yield* millis("timeout", options.timeout, 0),
-    idleTimeout: yield* millis("idleTimeout", options.idleTimeout, 0),
-    tcpKeepAlive: yield* millis("tcpKeepAlive", options.tcpKeepAlive, 0),
-    maxFrameSize,
-    maxConnections: yield* count("maxConnections", options.maxConnections, Infinity, 1),
-    concurrency: yield* count("concurrency", options.concurrency, 1, 1),
-    shutdownTimeout: yield* millis("shutdownTimeout", options.shutdownTimeout, 10_000),
-    onError: options.onError,
-    spans: options.spans === true,
-    requestMetrics: options.requestMetrics === true
-  } satisfies ResolvedOptions
-})
+export * from "./ServerOptions.ts"
 
 // -----------------------------------------------------------------------------
 // service
@@ -182,6 +69,8 @@ export class Server extends Context.Service<Server, {
   readonly address: NetAddress.SocketAddress
   /** Connections open right now. */
   readonly connections: () => number
+  /** Bytes held right now in frames and unsent replies, counted against `maxBufferedBytes`. */
+  readonly bufferedBytes: () => number
   /** The options in force. */
   readonly options: ResolvedOptions
 }>()("quasizero/Server") {}
@@ -211,6 +100,7 @@ export const make = Effect.fn("Quasizero.Server.make")(function*(options?: Optio
   const setup = yield* ConnectionSetup
   const listener = yield* ListenerControl
   const connections = new Set<ServerConnection.Connection>()
+  const buffers = { held: 0 }
   let draining = false
   let drained: Deferred.Deferred<void> | undefined
 
@@ -232,6 +122,7 @@ export const make = Effect.fn("Quasizero.Server.make")(function*(options?: Optio
     onClosed,
     open: () => connections.size,
     isDraining: () => draining,
+    buffers,
     context: yield* Effect.context<never>(),
     clock: yield* Clock.Clock
   })
@@ -260,6 +151,7 @@ export const make = Effect.fn("Quasizero.Server.make")(function*(options?: Optio
   return Server.of({
     address: socketServer.address,
     connections: () => connections.size,
+    bufferedBytes: () => buffers.held,
     options: resolved
   })
 })
@@ -289,31 +181,6 @@ export const layer = (
   options?: Options
 ): Layer.Layer<Server, ServerError, SocketServer.SocketServer | Handlers.Handlers> =>
   Layer.effect(Server, make(options))
-
-/**
- * Server options read from the environment: `QUASIZERO_TIMEOUT`,
- * `QUASIZERO_IDLE_TIMEOUT`, `QUASIZERO_TCP_KEEP_ALIVE`,
- * `QUASIZERO_MAX_FRAME_SIZE`, `QUASIZERO_MAX_CONNECTIONS`,
- * `QUASIZERO_CONCURRENCY`, `QUASIZERO_SHUTDOWN_TIMEOUT` (all optional).
- *
- * @since 0.1.0
- * @category config
- */
-export const config: Config.Config<Options> = Config.all({
-  timeout: Config.option(Config.Duration("QUASIZERO_TIMEOUT")),
-  idleTimeout: Config.option(Config.Duration("QUASIZERO_IDLE_TIMEOUT")),
-  tcpKeepAlive: Config.option(Config.Duration("QUASIZERO_TCP_KEEP_ALIVE")),
-  maxFrameSize: Config.option(Config.Int("QUASIZERO_MAX_FRAME_SIZE")),
-  maxConnections: Config.option(Config.Int("QUASIZERO_MAX_CONNECTIONS")),
-  concurrency: Config.option(Config.Int("QUASIZERO_CONCURRENCY")),
-  shutdownTimeout: Config.option(Config.Duration("QUASIZERO_SHUTDOWN_TIMEOUT"))
-}).pipe(
-  Config.map((o): Options => {
-    const out: Record<string, unknown> = {}
-    for (const [key, value] of Object.entries(o)) if (value._tag === "Some") out[key] = value.value
-    return out as Options
-  })
-)
 
 /**
  * `layer` with options from `Config` (by default `Server.config`, the

@@ -17,6 +17,7 @@
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -26,8 +27,8 @@ import * as Socket from "effect/socket/Socket"
 import * as Handlers from "./Handlers.ts"
 import type * as Request from "./Request.ts"
 import * as Response from "./Response.ts"
-import type * as Server from "./Server.ts"
 import * as Errors from "./ServerError.ts"
+import type * as ServerOptions from "./ServerOptions.ts"
 import * as Wire from "./Wire.ts"
 
 /**
@@ -49,6 +50,10 @@ export class Connection {
   frameStartedAt = -1
   /** Clock millis when the pending write began. */
   writeStartedAt = -1
+  /** Bytes this connection has charged to the server-wide `maxBufferedBytes`. */
+  held = 0
+  /** Of `held`, the reservation for the incomplete frame (its declared size); 0 when none. */
+  reserved = 0
   fiber: Fiber.Fiber<unknown, unknown> | undefined
   constructor(now: number) {
     this.lastActivity = now
@@ -83,23 +88,49 @@ const handlerSeconds = Metric.histogram("quasizero_server_handler_seconds", {
   boundaries: Metric.exponentialBoundaries({ start: 1e-6, factor: 4, count: 14 })
 })
 
+/** Replies encoded into one write at most; past it the loop writes and waits for the drain. */
+const maxRepliesPerWrite = 1024
+
+/**
+ * Work one connection may do before it yields to the event loop: bytes
+ * decoded, plus `frameWork` per frame answered (a frame costs about as much as
+ * decoding that many bytes of the worst body): about one full pass, ~1 ms here.
+ */
+const yieldAfterWork = 64 * 1024
+const frameWork = 128
+
+/** Frames decoded and answered per pass over a read batch. */
+const maxFramesPerPass = 1024
+
+/** Frames up to this size are never refused for `maxBufferedBytes` (they are counted). */
+const smallFrame = 64 * 1024
+
 const unknownCommand = (code: number): Response.Response => Response.error(`unknown command code ${code}`)
 const internalError = Response.error("internal error")
 
 /** @internal */
 export const make = (deps: {
-  readonly options: Server.ResolvedOptions
+  readonly options: ServerOptions.ResolvedOptions
   readonly handlers: Handlers.Shape
   readonly setup: { readonly apply: (options: { readonly tcpKeepAlive: number }) => Effect.Effect<void> }
   readonly admit: (conn: Connection) => "admitted" | "draining" | "full"
   readonly onClosed: (conn: Connection) => void
   readonly open: () => number
   readonly isDraining: () => boolean
+  /** Server-wide bytes held in frames and unsent replies, against `maxBufferedBytes`. */
+  readonly buffers: { held: number }
   /** The server's context: metrics are recorded in its registry. */
   readonly context: Context.Context<never>
   readonly clock: Clock.Clock
 }) => {
-  const { handlers, options } = deps
+  const { buffers, handlers, options } = deps
+  const { maxBufferedBytes } = options
+  // Sets what `conn` holds to `bytes`, in its own and the server-wide count.
+  const hold = (conn: Connection, bytes: number) => {
+    buffers.held += bytes - conn.held
+    conn.held = bytes
+  }
+  const { decodeLimits } = options
   const table = handlers.handlers
   // Labels only for registered codes: a peer sending random codes must not
   // grow the metric without bound.
@@ -149,10 +180,12 @@ export const make = (deps: {
   const handleFrame = (body: Uint8Array): Response.Response | Effect.Effect<Response.Response> => {
     let request: Request.Request
     try {
-      request = Wire.decodeRequestUnsafe(body)
+      request = Wire.decodeRequestUnsafe(body, decodeLimits)
     } catch (e) {
       if (!(e instanceof Wire.WireError)) throw e
-      const reason = new Errors.MalformedRequest({ error: e })
+      const reason = e.reason._tag === "MetadataLimit"
+        ? new Errors.RequestLimit({ error: e })
+        : new Errors.MalformedRequest({ error: e })
       return Effect.as(report(reason), Response.error(reason.message))
     }
     if (options.requestMetrics) countCode(request.code)
@@ -195,10 +228,11 @@ export const make = (deps: {
     return Effect.isEffect(reply) ? reply : Effect.succeed(reply)
   }
 
-  const handleAll = (frames: ReadonlyArray<Uint8Array>) =>
-    Effect.forEach(frames, handleFrameEffect, { concurrency: options.concurrency })
-
-  // The hot loop: one pull, every complete frame, one write.
+  // The hot loop: one pull, every complete frame, one write. Replies whose
+  // predecessors are all answered never wait for a slower handler after them:
+  // when a handler suspends, the replies before it are written first (the
+  // write order is the request order either way). A batch whose handlers all
+  // complete synchronously is still one write.
   const loop = Effect.fnUntraced(function*(conn: Connection, socket: Socket.Socket) {
     const clock = yield* Clock.Clock
     const context = yield* Effect.context<never>()
@@ -208,51 +242,205 @@ export const make = (deps: {
     const frames: Array<Uint8Array> = []
     let replies: Array<Response.Response> = []
     const timed = options.timeout > 0 || options.idleTimeout > 0
+    const runFork = Effect.runForkWith(context)
+    // Bytes decoded plus frames answered (weighted) since the loop last yielded.
+    let work = 0
+
+    // Set while the loop is suspended in a handler of a sequential batch. A
+    // handler that is not an already completed Effect may suspend; the loop
+    // then queues `flushReady` as a microtask, which runs only once the fiber
+    // has suspended (or finished the batch), so a handler that completes
+    // synchronously costs no write.
+    let inHandler = false
+    let flushQueued = false
+    const flushReady = () => {
+      flushQueued = false
+      if (!inHandler || replies.length === 0) return
+      const bytes = Wire.encodeResponses(replies)
+      replies = []
+      const written = writer.write(bytes)
+      // Failures surface at the loop's next write; a pending drain just completes.
+      if (!Exit.isExit(written)) {
+        hold(conn, conn.held + bytes.length)
+        runFork(Effect.ensuring(Effect.ignore(written), Effect.sync(() => hold(conn, conn.held - bytes.length))))
+      }
+    }
+
+    // Interrupted (shutdownTimeout) while replies wait for a handler's successor
+    // or for the end of the batch: they are done, so they are written; the
+    // writer's release then ends the socket after them. Never waits for a drain.
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        if (replies.length === 0) return
+        const written = writer.write(Wire.encodeResponses(replies))
+        replies = []
+        if (!Exit.isExit(written)) runFork(Effect.ignore(written))
+      })
+    )
+
+    // Writes `replies` and waits for the socket to take them.
+    const send = function*(late: boolean, now: number) {
+      conn.writeStartedAt = late ? clock.currentTimeMillisUnsafe() : now
+      conn.phase = Writing
+      const bytes = Wire.encodeResponses(replies)
+      replies = []
+      const written = writer.write(bytes)
+      if (!Exit.isExit(written)) {
+        // Replies the socket has not taken yet count against maxBufferedBytes
+        // until it drains (an interrupted wait is released with the connection).
+        hold(conn, conn.held + bytes.length)
+        yield* written
+        hold(conn, conn.held - bytes.length)
+      } else yield* written
+      // After a slow handler the idle clock restarts from the reply, not the request.
+      if (late) conn.lastActivity = clock.currentTimeMillisUnsafe()
+      conn.phase = Handling
+    }
+
+    // `concurrency > 1`: up to that many handlers at once; each reply is
+    // written as soon as every reply before it is ready.
+    const handleConcurrently = function*(now: number) {
+      const n = frames.length
+      const results: Array<Response.Response | undefined> = Array.from({ length: n })
+      let next = 0
+      let wake: Deferred.Deferred<void> | undefined
+      const wakeUp = () => {
+        const w = wake
+        wake = undefined
+        if (w !== undefined) Deferred.doneUnsafe(w, Exit.void)
+      }
+      const work = Effect.onExit(
+        Effect.forEach(frames, (frame, i) =>
+          Effect.map(handleFrameEffect(frame), (reply) => {
+            results[i] = reply
+            if (i === next) wakeUp()
+          }), { concurrency: options.concurrency, discard: true }),
+        () => Effect.sync(wakeUp)
+      )
+      const fiber = yield* Effect.forkChild(work, { startImmediately: true })
+      while (true) {
+        while (next < n && results[next] !== undefined) {
+          replies.push(results[next]!)
+          results[next++] = undefined
+        }
+        if (next === n) break
+        if (replies.length > 0) {
+          yield* send(timed, now)
+          continue // more may be ready after the write
+        }
+        const exit = fiber.pollUnsafe()
+        if (exit !== undefined && Exit.isFailure(exit)) return yield* exit
+        wake = Deferred.makeUnsafe<void>()
+        // Interrupted at the deadline: the ready prefix joins `replies`, which the
+        // loop's finalizer writes.
+        yield* Effect.onInterrupt(Deferred.await(wake), () =>
+          Effect.sync(() => {
+            while (next < n && results[next] !== undefined) replies.push(results[next++]!)
+          }))
+      }
+    }
+
     while (true) {
       conn.phase = Reading
       const chunks = yield* pull
       conn.phase = Handling
-      let framing: Wire.WireError | undefined
-      for (let i = 0; i < chunks.length && framing === undefined; i++) framing = decoder.push(chunks[i]!, frames)
       // Reading the clock is a syscall on some VMs (13% of the loop's time on
       // ours): read it only with timeouts on, once per batch, plus once more
       // after the write when a handler had to wait.
       const now = timed ? clock.currentTimeMillisUnsafe() : 0
-      if (frames.length > 0) {
-        conn.lastActivity = now
-        requestsTotal.updateUnsafe(frames.length, context)
-      }
-      // A frame left incomplete started in this batch unless it was already pending with none completed.
-      conn.frameStartedAt = decoder.pending === 0
-        ? -1
-        : frames.length > 0 || conn.frameStartedAt < 0
-        ? now
-        : conn.frameStartedAt
+      let batchBytes = 0
+      for (let i = 0; i < chunks.length; i++) batchBytes += chunks[i]!.length
+      // The batch is charged to maxBufferedBytes (with the reservation of a
+      // frame it may complete) until it is answered.
+      const completing = conn.reserved
+      hold(conn, batchBytes + completing)
+      work += batchBytes
+      let framing: Wire.WireError | undefined
+      let refused: Errors.BufferLimit | undefined
+      let anyFrames = false
       let waited = false
-      if (options.concurrency === 1) {
-        for (let i = 0; i < frames.length; i++) {
-          const reply = handleFrame(frames[i]!)
-          if (Effect.isEffect(reply)) {
-            waited = true
-            replies.push(yield* reply)
-          } else replies.push(reply)
+      // Decoded in passes of at most maxFramesPerPass frames (the decoder stops
+      // at a frame boundary, the rest of the chunk waits), each answered
+      // before the next is decoded: a batch of tiny frames never holds more
+      // than that many views.
+      let chunkIndex = 0
+      let chunkOffset = 0
+      while (true) {
+        while (chunkIndex < chunks.length && framing === undefined && frames.length < maxFramesPerPass) {
+          const chunk = chunks[chunkIndex]!
+          const rest = chunkOffset === 0 ? chunk : chunk.subarray(chunkOffset)
+          framing = decoder.push(rest, frames, maxFramesPerPass)
+          if (decoder.consumed === rest.length) {
+            chunkIndex++
+            chunkOffset = 0
+          } else chunkOffset += decoder.consumed
         }
-      } else if (frames.length > 0) {
-        waited = true
-        replies = yield* handleAll(frames)
+        const last = chunkIndex === chunks.length || framing !== undefined
+        if (frames.length > 0) {
+          anyFrames = true
+          conn.lastActivity = now
+          requestsTotal.updateUnsafe(frames.length, context)
+        }
+        if (last) {
+          // The incomplete frame's declared size is reserved. A new frame over
+          // smallFrame that does not fit is refused: the frames before it are
+          // answered, then the connection closes.
+          const reserve = decoder.pendingFrameSize
+          if (
+            reserve > smallFrame && (anyFrames || completing === 0)
+            && buffers.held - conn.held + batchBytes + completing + reserve > maxBufferedBytes
+          ) {
+            refused = new Errors.BufferLimit({ size: reserve, limit: maxBufferedBytes })
+          }
+          conn.reserved = refused === undefined ? reserve : 0
+          hold(conn, conn.held + conn.reserved)
+          // A frame left incomplete started in this batch unless it was already pending with none completed.
+          conn.frameStartedAt = decoder.pending === 0
+            ? -1
+            : anyFrames || conn.frameStartedAt < 0
+            ? now
+            : conn.frameStartedAt
+        }
+        if (options.concurrency === 1) {
+          for (let i = 0; i < frames.length; i++) {
+            const reply = handleFrame(frames[i]!)
+            if (Effect.isEffect(reply)) {
+              waited = true
+              if (replies.length > 0 && !flushQueued) {
+                flushQueued = true
+                queueMicrotask(flushReady)
+              }
+              inHandler = true
+              const response = yield* reply
+              inHandler = false
+              replies.push(response)
+            } else replies.push(reply)
+            // A flood of tiny requests is answered in slices, each drained
+            // before the next is made: replies in memory stay bounded per connection.
+            if (replies.length === maxRepliesPerWrite) yield* send(waited && timed, now)
+          }
+        } else if (frames.length > 0) {
+          waited = true
+          yield* handleConcurrently(now)
+        }
+        // Fairness: after a budget of work, let the event loop serve other
+        // connections before this one decodes more (a flooding peer whose data
+        // is always queued would otherwise never yield).
+        work += frames.length * frameWork
+        frames.length = 0
+        if (work >= yieldAfterWork) {
+          work = 0
+          yield* Effect.yieldNow
+        }
+        if (last) break
       }
-      frames.length = 0
       if (framing !== undefined) replies.push(Response.error(framing.message))
-      if (replies.length > 0) {
-        const late = waited && timed
-        conn.writeStartedAt = late ? clock.currentTimeMillisUnsafe() : now
-        conn.phase = Writing
-        yield* writer.write(Wire.encodeResponses(replies))
-        // After a slow handler the idle clock restarts from the reply, not the request.
-        if (late) conn.lastActivity = clock.currentTimeMillisUnsafe()
-        replies = []
-      }
+      else if (refused !== undefined) replies.push(Response.error(refused.message))
+      if (replies.length > 0) yield* send(waited && timed, now)
       if (framing !== undefined) return yield* report(new Errors.FrameError({ error: framing }))
+      if (refused !== undefined) return yield* report(refused)
+      // Between batches only the incomplete frame's reservation stays charged.
+      hold(conn, conn.reserved)
       if (deps.isDraining()) return
     }
   })
@@ -304,6 +492,7 @@ export const make = (deps: {
     connectionsTotal.updateUnsafe(1, context)
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
+        hold(conn, 0)
         deps.onClosed(conn)
         connectionsOpen.updateUnsafe(deps.open(), context)
       })

@@ -38,6 +38,34 @@ export class MalformedRequest extends Data.TaggedError("MalformedRequest")<{ rea
 }
 
 /**
+ * A request went past a decode limit (`maxMetadataEntries`,
+ * `maxMetadataBytes`): it was decoded no further and answered with this
+ * message; the connection stays usable.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class RequestLimit extends Data.TaggedError("RequestLimit")<{ readonly error: Wire.WireError }> {
+  override get message(): string {
+    return `request refused: ${this.error.message}`
+  }
+}
+
+/**
+ * A frame over 64 KiB arrived while the server-wide `maxBufferedBytes` was
+ * in use by other frames and unsent replies: it was answered with this
+ * message and its connection closed.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class BufferLimit extends Data.TaggedError("BufferLimit")<{ readonly size: number; readonly limit: number }> {
+  override get message(): string {
+    return `frame of ${this.size} bytes refused: the server's buffers are full (maxBufferedBytes ${this.limit}), connection closed`
+  }
+}
+
+/**
  * A handler threw, died or produced an invalid result: an `internal error` reply; the connection stays usable.
  *
  * @since 0.1.0
@@ -119,6 +147,8 @@ const TypeId = "~quasizero/ServerError"
 export type ServerErrorReason =
   | FrameError
   | MalformedRequest
+  | RequestLimit
+  | BufferLimit
   | HandlerDefect
   | Timeout
   | ConnectionLimit
@@ -157,6 +187,7 @@ const causeOf = (reason: ServerErrorReason): unknown => {
   switch (reason._tag) {
     case "FrameError":
     case "MalformedRequest":
+    case "RequestLimit":
     case "SocketFailure":
       return reason.error
     case "HandlerDefect":

@@ -9,7 +9,10 @@
  * - decoding skips unknown fields, reads a missing map key or value as "",
  *   lets the last duplicate win, and rejects invalid UTF-8 (as Go does);
  * - a declared frame length is checked against `maxFrameSize` before any
- *   byte of the frame is buffered, and frames may split at any byte.
+ *   byte of the frame is buffered, and frames may split at any byte;
+ * - metadata is bounded while it is decoded (`DecodeLimits`): entries and
+ *   key + value bytes are counted as they are read, and decoding stops at the
+ *   first one past a limit.
  *
  * Every failure is a `WireError`; the `*Unsafe` functions throw it, the others
  * return a `Result`.
@@ -29,6 +32,10 @@ export {
   FrameTooLarge,
   /** @since 0.1.0 @category errors */
   InvalidUtf8,
+  /** @since 0.2.0 @category errors */
+  MetadataLimit,
+  /** @since 0.2.0 @category errors */
+  NestingTooDeep,
   /** @since 0.1.0 @category errors */
   Truncated,
   /** @since 0.1.0 @category errors */
@@ -93,10 +100,27 @@ export class FrameDecoder {
   }
 
   /**
-   * Appends the body of every frame completed by `chunk` to `out`. Returns
-   * a framing error (oversized length, varint overflow) or `undefined`.
+   * Declared size (prefix + body) of the incomplete frame held back: what it
+   * will hold once complete. 0 between frames and while its length prefix is
+   * itself incomplete.
    */
-  push(chunk: Uint8Array, out: Array<Uint8Array>): WireError | undefined {
+  get pendingFrameSize(): number {
+    return this.frameSize < 0 ? 0 : this.frameSize
+  }
+
+  /**
+   * Bytes of the last `push`'s chunk it consumed: all of them, unless it
+   * stopped at `maxFrames` (always at a frame boundary); push the rest later.
+   */
+  consumed = 0
+
+  /**
+   * Appends the body of every frame completed by `chunk` to `out`, stopping
+   * (at a frame boundary, see `consumed`) once `out` holds `maxFrames`.
+   * Returns a framing error (oversized length, varint overflow) or `undefined`.
+   */
+  push(chunk: Uint8Array, out: Array<Uint8Array>, maxFrames: number = Infinity): WireError | undefined {
+    this.consumed = chunk.length
     if (this.error !== undefined) return this.error
     let offset = 0
     if (this.buffered > 0) {
@@ -105,6 +129,10 @@ export class FrameDecoder {
     }
     const length = chunk.length
     while (offset < length) {
+      if (out.length >= maxFrames) {
+        this.consumed = offset
+        return undefined
+      }
       const header = this.readPrefix(chunk, offset, length)
       if (header === -2) return this.error
       if (header === -1) {

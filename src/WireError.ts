@@ -78,12 +78,55 @@ export class InvalidUtf8 extends Data.TaggedError("InvalidUtf8")<{ readonly fiel
 }
 
 /**
+ * A message's metadata went past a decode limit (`maxMetadataEntries` or
+ * `maxMetadataBytes`, see `Wire.DecodeLimits`). Decoding stopped there: no
+ * more of the message was read. Framing is intact, so a server answers with
+ * an error and keeps the connection.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class MetadataLimit extends Data.TaggedError("MetadataLimit")<{
+  readonly limit: "entries" | "bytes"
+  readonly max: number
+  readonly offset: number
+}> {
+  override get message(): string {
+    return this.limit === "entries"
+      ? `metadata has more than ${this.max} entries (maxMetadataEntries)`
+      : `metadata is larger than ${this.max} bytes (maxMetadataBytes)`
+  }
+}
+
+/**
+ * Unknown groups nested deeper than `limit` (10,000, Go's recursion limit).
+ * Skipping stops at that depth, so a frame of group starts costs no more.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class NestingTooDeep
+  extends Data.TaggedError("NestingTooDeep")<{ readonly limit: number; readonly offset: number }>
+{
+  override get message(): string {
+    return `groups nested deeper than ${this.limit} at byte ${this.offset}`
+  }
+}
+
+/**
  * Why bytes are not a valid quasizero frame or message.
  *
  * @since 0.1.0
  * @category errors
  */
-export type WireErrorReason = FrameTooLarge | VarintOverflow | Truncated | WrongWireType | InvalidUtf8
+export type WireErrorReason =
+  | FrameTooLarge
+  | VarintOverflow
+  | Truncated
+  | WrongWireType
+  | InvalidUtf8
+  | MetadataLimit
+  | NestingTooDeep
 
 /**
  * The wire module's one error; branch on `error.reason._tag`.

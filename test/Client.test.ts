@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -484,11 +485,21 @@ describe("Client on the TestClock (in-memory transport)", () => {
   it.effect("when make fails, the connections it did open are closed", () =>
     Effect.gen(function*() {
       const server = MemoryDialer.make(pong)
-      server.failDials = 1
-      const error = yield* Effect.flip(memoryClient(server, { pool: { initialSize: 3 } }))
+      // The third dial fails, after two connections opened.
+      let dials = 0
+      const dialer: Client.Dialer["Service"] = {
+        address: server.dialer.address,
+        dial: Effect.suspend(() => {
+          if (++dials === 3) server.failDials = 1
+          return server.dialer.dial
+        })
+      }
+      const error = yield* Effect.flip(
+        Client.make({ pool: { initialSize: 3 } }).pipe(Effect.provideService(Client.Dialer, dialer))
+      )
       expect(error.reason._tag).toBe("ConnectFailed")
       yield* settle
-      expect(server.connections.length).toBeGreaterThan(0)
+      expect(server.connections.length).toBe(2)
       expect(server.open).toBe(0)
     }))
 
@@ -539,7 +550,10 @@ describe("Client options", () => {
         [{ connectTimeout: Number.NaN }, "connectTimeout"],
         [{ maxInFlight: 1.5 }, "maxInFlight"],
         [{ maxFrameSize: 0 }, "maxFrameSize"],
-        [{ retry: "twice" as never }, "retry"]
+        [{ retry: "twice" as never }, "retry"],
+        [{ pool: { refill: "backoff" as never } }, "pool.refill"],
+        [{ maxMetadataEntries: -1 }, "maxMetadataEntries"],
+        [{ maxMetadataBytes: 0.5 }, "maxMetadataBytes"]
       ]
       for (const [options, option] of cases) {
         const error = yield* Effect.flip(memoryClient(server, options))
@@ -559,11 +573,14 @@ describe("Client options", () => {
         initialSize: 1,
         maxCap: 10,
         idleTimeout: resolved.pool.idleTimeout,
-        reapInterval: resolved.pool.reapInterval
+        reapInterval: resolved.pool.reapInterval,
+        refill: resolved.pool.refill
       })
+      // A default request timeout: a silent server must not hold a call forever.
+      expect(Duration.toMillis(resolved.requestTimeout)).toBe(60_000)
       const raised = yield* Client.resolveOptions({ pool: { initialSize: 5, maxCap: 2 }, requestTimeout: Infinity })
       expect(raised.pool.maxCap).toBe(5)
-      expect(raised.requestTimeout).toEqual(Client.defaults.requestTimeout)
+      expect(Duration.isZero(raised.requestTimeout)).toBe(true)
     }))
 
   it.effect("Client.config reads QUASIZERO_* and NodeClient.addressConfig reads QUASIZERO_ADDRESS", () =>
@@ -574,7 +591,9 @@ describe("Client options", () => {
           QUASIZERO_POOL_MAX_CAP: "3",
           QUASIZERO_POOL_IDLE_TIMEOUT: "30 seconds",
           QUASIZERO_REQUEST_TIMEOUT: "2 seconds",
-          QUASIZERO_MAX_IN_FLIGHT: "1"
+          QUASIZERO_MAX_IN_FLIGHT: "1",
+          QUASIZERO_MAX_METADATA_ENTRIES: "16",
+          QUASIZERO_MAX_METADATA_BYTES: "4096"
         }
       })
       const options = yield* Config.unwrap(Client.config).parse(provider)
@@ -582,6 +601,7 @@ describe("Client options", () => {
       expect(resolved.pool.maxCap).toBe(3)
       expect(resolved.maxInFlight).toBe(1)
       expect(resolved.pool.initialSize).toBe(1)
+      expect([resolved.maxMetadataEntries, resolved.maxMetadataBytes]).toEqual([16, 4096])
       expect(yield* NodeClient.addressConfig.parse(provider)).toEqual({ host: "::1", port: 7475 })
       expect(NodeClient.parseAddress("unix:/tmp/q.sock")).toEqual({ path: "/tmp/q.sock" })
       expect(NodeClient.parseAddress("127.0.0.1:99999")).toBeUndefined()

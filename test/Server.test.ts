@@ -304,7 +304,10 @@ describe("Server options", () => {
         [{ maxFrameSize: 0 }, "maxFrameSize"],
         [{ maxFrameSize: 2 ** 31 }, "maxFrameSize"],
         [{ concurrency: 1.5 }, "concurrency"],
-        [{ maxConnections: 0 }, "maxConnections"]
+        [{ maxConnections: 0 }, "maxConnections"],
+        [{ maxMetadataEntries: -1 }, "maxMetadataEntries"],
+        [{ maxMetadataBytes: 0.5 }, "maxMetadataBytes"],
+        [{ maxBufferedBytes: 0 }, "maxBufferedBytes"]
       ]
       for (const [options, option] of bad) {
         const error = yield* Effect.flip(Server.resolveOptions(options))
@@ -315,10 +318,13 @@ describe("Server options", () => {
         timeout: 0,
         idleTimeout: 0,
         maxFrameSize: 1 << 24,
-        maxConnections: Infinity,
+        maxConnections: 16_384,
+        decodeLimits: { maxMetadataEntries: 1024, maxMetadataBytes: 1 << 20 },
+        maxBufferedBytes: 256 * 1024 * 1024,
         concurrency: 1,
         shutdownTimeout: 10_000
       })
+      expect(yield* Server.resolveOptions({})).toEqual(Server.defaults)
     }))
 
   it.effect("layerConfig reads QUASIZERO_* variables", () =>
@@ -327,7 +333,11 @@ describe("Server options", () => {
         QUASIZERO_TIMEOUT: "5 seconds",
         QUASIZERO_IDLE_TIMEOUT: "1 minute",
         QUASIZERO_MAX_FRAME_SIZE: "4096",
-        QUASIZERO_CONCURRENCY: "8"
+        QUASIZERO_CONCURRENCY: "8",
+        QUASIZERO_MAX_METADATA_ENTRIES: "12",
+        QUASIZERO_MAX_METADATA_BYTES: "300",
+        QUASIZERO_MAX_BUFFERED_BYTES: "5000000",
+        QUASIZERO_MAX_CONNECTIONS: "77"
       }
       const options = yield* Server.config.pipe(
         Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env })))
@@ -337,7 +347,10 @@ describe("Server options", () => {
         idleTimeout: 60_000,
         maxFrameSize: 4096,
         concurrency: 8,
-        shutdownTimeout: 10_000
+        shutdownTimeout: 10_000,
+        decodeLimits: { maxMetadataEntries: 12, maxMetadataBytes: 300 },
+        maxBufferedBytes: 5_000_000,
+        maxConnections: 77
       })
     }))
 

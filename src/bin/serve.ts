@@ -37,6 +37,17 @@ const durationFlag = (name: string, description: string) =>
     Flag.optional
   )
 
+const byteSizeFlag = (name: string, description: string) =>
+  Flag.String(name).pipe(
+    Flag.withDescription(`${description}; e.g. 16MiB, 65536`),
+    Flag.mapTryCatch((s) => {
+      const n = Parse.byteSize(s)
+      if (n === undefined) throw new Error(`--${name}: not a byte size: ${s}`)
+      return n
+    }, (e) => String((e as Error).message)),
+    Flag.optional
+  )
+
 const some = <A>(o: { readonly _tag: "Some"; readonly value: A } | { readonly _tag: "None" }): A | undefined =>
   o._tag === "Some" ? o.value : undefined
 
@@ -46,13 +57,18 @@ export const serve = Command.make("serve", {
   port: Flag.Int("port").pipe(Flag.withDescription("TCP port; 0 picks a free one"), Flag.withDefault(7701)),
   timeout: durationFlag("timeout", "a started frame must complete, and a write drain, within this"),
   idleTimeout: durationFlag("idle-timeout", "close connections idle for this long"),
-  maxFrameSize: Flag.String("max-frame-size").pipe(
-    Flag.withDescription("largest request frame, e.g. 16MiB"),
-    Flag.mapTryCatch((s) => {
-      const n = Parse.byteSize(s)
-      if (n === undefined) throw new Error(`--max-frame-size: not a byte size: ${s}`)
-      return n
-    }, (e) => String((e as Error).message)),
+  maxFrameSize: byteSizeFlag("max-frame-size", "largest request frame"),
+  maxMetadataEntries: Flag.Int("max-metadata-entries").pipe(
+    Flag.withDescription("metadata entries per request (default 1024)"),
+    Flag.optional
+  ),
+  maxMetadataBytes: byteSizeFlag("max-metadata-bytes", "metadata keys + values per request, default 1MiB"),
+  maxBufferedBytes: byteSizeFlag(
+    "max-buffered-bytes",
+    "server-wide bytes in frames being received or handled and unsent replies, default 256MiB"
+  ),
+  maxConnections: Flag.Int("max-connections").pipe(
+    Flag.withDescription("connections open at once (default 16384)"),
     Flag.optional
   ),
   concurrency: Flag.Int("concurrency").pipe(Flag.withDescription("handlers run at once per connection"), Flag.optional),
@@ -66,6 +82,10 @@ export const serve = Command.make("serve", {
     timeout: some(flags.timeout),
     idleTimeout: some(flags.idleTimeout),
     maxFrameSize: some(flags.maxFrameSize),
+    maxMetadataEntries: some(flags.maxMetadataEntries),
+    maxMetadataBytes: some(flags.maxMetadataBytes),
+    maxBufferedBytes: some(flags.maxBufferedBytes),
+    maxConnections: some(flags.maxConnections),
     concurrency: some(flags.concurrency)
   }
   const workerPort = process.env[workerPortEnv]

@@ -36,7 +36,10 @@ export interface Case {
 
 export const oracle = (body: Uint8Array): Expected => {
   const decoded = Wire.decodeRequest(body)
-  if (Result.isFailure(decoded)) return errorReply(`malformed request: ${decoded.failure.message}`)
+  if (Result.isFailure(decoded)) {
+    const refused = decoded.failure.reason._tag === "MetadataLimit"
+    return errorReply(`${refused ? "request refused" : "malformed request"}: ${decoded.failure.message}`)
+  }
   const req = decoded.success
   return demoReply(req.code, req.metadata, req.payload)
 }
@@ -142,15 +145,32 @@ const encodeField = (f: Field): Uint8Array => {
   }
 }
 
-/** The independent model: last scalar wins, map keys keep first-seen order with the last value. */
+/**
+ * The independent model: last scalar wins, map keys keep first-seen order with
+ * the last value; past the server's default metadata limits (every entry
+ * counts, duplicates too; keys and values by UTF-8 length), the error naming it.
+ */
 const model = (fields: ReadonlyArray<Field>): Expected => {
   let code = 0
   const metadata = new Map<string, string>()
   let payload: Uint8Array = new Uint8Array(0)
+  let entries = 0
+  let bytes = 0
+  const { maxMetadataBytes, maxMetadataEntries } = Wire.defaultDecodeLimits
   for (const f of fields) {
     if (f._tag === "code") code = codeOf(f.wire)
-    else if (f._tag === "entry") metadata.set(f.key, f.value)
-    else payload = f.bytes
+    else if (f._tag === "entry") {
+      if (++entries > maxMetadataEntries) {
+        return errorReply(
+          `request refused: metadata has more than ${maxMetadataEntries} entries (maxMetadataEntries)`
+        )
+      }
+      bytes += utf8Bytes(f.key).length + utf8Bytes(f.value).length
+      if (bytes > maxMetadataBytes) {
+        return errorReply(`request refused: metadata is larger than ${maxMetadataBytes} bytes (maxMetadataBytes)`)
+      }
+      metadata.set(f.key, f.value)
+    } else payload = f.bytes
   }
   return demoReply(code, metadata, payload)
 }
@@ -251,10 +271,11 @@ const repeated = (r: Rng): Case => {
   const n = r.range(2_000, 10_000)
   switch (r.int(3)) {
     case 0: {
-      // 10k metadata entries, many of them the same key.
+      // Up to 10k metadata entries, many of them the same key; often right at the entry limit.
       fields.push({ _tag: "code", wire: 4n })
-      const keys = r.range(1, n)
-      for (let i = 0; i < n; i++) fields.push({ _tag: "entry", key: `k${r.int(keys)}`, value: String(i) })
+      const entries = r.chance(0.5) ? Wire.defaultDecodeLimits.maxMetadataEntries + r.range(-2, 1) : n
+      const keys = r.range(1, entries)
+      for (let i = 0; i < entries; i++) fields.push({ _tag: "entry", key: `k${r.int(keys)}`, value: String(i) })
       break
     }
     case 1:

@@ -43,7 +43,8 @@ NodeRuntime.runMain(
             heapUsed: m.heapUsed,
             arrayBuffers: m.arrayBuffers,
             external: m.external,
-            connections: server.connections()
+            connections: server.connections(),
+            buffered: server.bufferedBytes()
           }) + "\n"
         )
       }, 20)

@@ -219,7 +219,7 @@ export const open = (port: number): Promise<Conn> =>
     socket.on("close", () => {
       ended = true
       wake()
-      closedResolve(frames.slice(consumed).map(Wire.decodeResponseUnsafe))
+      closedResolve(frames.slice(consumed).map((f) => Wire.decodeResponseUnsafe(f, Wire.noDecodeLimits)))
     })
     socket.on("error", () => {})
     const read = (n: number): Promise<Array<Response.Response>> =>
@@ -227,7 +227,9 @@ export const open = (port: number): Promise<Conn> =>
         const check = () => {
           if (framing) return fail(framing)
           if (frames.length - consumed >= n) {
-            const out = frames.slice(consumed, consumed + n).map(Wire.decodeResponseUnsafe)
+            const out = frames.slice(consumed, consumed + n).map((f) =>
+              Wire.decodeResponseUnsafe(f, Wire.noDecodeLimits)
+            )
             consumed += n
             // Drop what was read so a long-lived connection holds no history.
             frames.splice(0, consumed)
@@ -336,6 +338,8 @@ export interface ServerStats {
   readonly arrayBuffers: number
   readonly external: number
   readonly connections: number
+  /** `Server.bufferedBytes()`: bytes counted against maxBufferedBytes. */
+  readonly buffered: number
 }
 
 export interface ServerProcess {
@@ -352,10 +356,11 @@ const serverScript = new URL("./server.ts", import.meta.url).pathname
 /** Starts test/reliability/server.ts in its own process. */
 export const serverProcess = (
   options: Record<string, unknown> = {},
-  env: Record<string, string> = {}
+  env: Record<string, string> = {},
+  nodeArgs: ReadonlyArray<string> = []
 ): Promise<ServerProcess> =>
   new Promise((resolve, reject) => {
-    const child = ChildProcess.spawn(process.execPath, ["--expose-gc", serverScript], {
+    const child = ChildProcess.spawn(process.execPath, ["--expose-gc", ...nodeArgs, serverScript], {
       stdio: ["pipe", "pipe", "pipe"],
       env: { ...process.env, ...env, QZ_OPTIONS: JSON.stringify(options) }
     })

@@ -57,5 +57,5 @@ export const responses = (bytes: Uint8Array): Array<Response.Response> => {
   const frames: Array<Uint8Array> = []
   const error = new Wire.FrameDecoder().push(bytes, frames)
   if (error) throw error
-  return frames.map(Wire.decodeResponseUnsafe)
+  return frames.map((f) => Wire.decodeResponseUnsafe(f, Wire.noDecodeLimits))
 }

@@ -51,11 +51,16 @@ export const connect = (port: number, host = "127.0.0.1") =>
             if (frames.length - consumed < n) {
               return Effect.fail(new Error(`connection closed after ${frames.length - consumed} of ${n} replies`))
             }
-            const out = frames.slice(consumed, consumed + n).map(Wire.decodeResponseUnsafe)
+            const out = frames.slice(consumed, consumed + n).map((f) =>
+              Wire.decodeResponseUnsafe(f, Wire.noDecodeLimits)
+            )
             consumed += n
             return Effect.succeed(out)
           }),
-        closed: Effect.map(waitFor(() => ended), () => frames.slice(consumed).map(Wire.decodeResponseUnsafe))
+        closed: Effect.map(
+          waitFor(() => ended),
+          () => frames.slice(consumed).map((f) => Wire.decodeResponseUnsafe(f, Wire.noDecodeLimits))
+        )
       }
       socket.once("connect", () => resume(Effect.succeed(client)))
       socket.once("error", (e) => resume(Effect.fail(e)))

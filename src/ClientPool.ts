@@ -1,0 +1,394 @@
+/**
+ * The client's connections: which one takes a call, when one opens, when one
+ * closes. Internal to `Client`.
+ *
+ * Invariants:
+ * - a connection's load is its `outstanding` count: calls queued or written
+ *   whose replies are not consumed yet, including calls whose callers gave
+ *   up (interrupted). A slot frees only when its reply has been read or the
+ *   connection closed, so abandoned calls keep counting against
+ *   `maxInFlight` and cannot pile up on one connection;
+ * - a call goes to the first open connection with nothing outstanding, else
+ *   to the least loaded one with a free slot; with none, it waits in a FIFO
+ *   (`waiters`), and a connection opens for it when fewer than `maxCap` are
+ *   open or opening and the dials under way cannot serve every waiter;
+ * - waiters non-empty implies no open connection has a free slot: a slot that
+ *   frees (the connection's `onSlotFree`, called from its reader) and a
+ *   connection that opens both go to the oldest waiter first, directly;
+ * - `initialSize` is a floor: one background fiber reopens connections below
+ *   it, one dial at a time, retrying failed dials on the `pool.refill`
+ *   schedule (exponential backoff with jitter by default), so an outage does
+ *   not leave the pool short and a server coming back is not stormed; a
+ *   connection closed within `youngMillis` of opening counts as a failed
+ *   dial, so a server that accepts and closes is not redialed in a loop;
+ * - every timer is a fiber sleeping on `Clock` (reaper, refill backoff,
+ *   `acquireTimeout` watchdog), never one per call.
+ *
+ * @since 0.1.0
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import type * as Clock from "effect/Clock"
+import type * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
+import type * as ClientConnection from "./ClientConnection.ts"
+import { closedFailure, type Resume } from "./ClientEntry.ts"
+import { AcquireTimeout, ClientError, PoolClosed } from "./ClientError.ts"
+import { Waiter, Waiters } from "./ClientWaiters.ts"
+import type * as Request from "./Request.ts"
+
+type Connection = ClientConnection.Connection
+
+/** A connection closed this soon after opening counts as a failed dial for the refill. */
+const youngMillis = 1000
+
+/** What the pool needs from its client. @internal */
+export interface Config {
+  readonly address: string
+  readonly initialSize: number
+  readonly maxCap: number
+  readonly maxInFlight: number
+  readonly idleTimeout: Duration.Duration
+  readonly reapInterval: Duration.Duration
+  readonly acquireTimeout: Duration.Duration
+  readonly refill: Schedule.Schedule<unknown, ClientError>
+  /** Dials and opens one connection in the current scope (connect timeout included). */
+  readonly connect: (
+    hooks: Pick<ClientConnection.Config, "onClose" | "onSlotFree" | "trackIdle">
+  ) => Effect.Effect<Connection, ClientError, Scope.Scope>
+}
+
+/** The pool (see the module notes). @internal */
+export class Pool {
+  /** Set when the client's scope starts closing: final. */
+  closed = false
+  /** Open connections, oldest first. */
+  readonly connections: Array<Connection> = []
+  /** Dials under way. */
+  opening = 0
+  /** Connections opened, ever (for tests and stats). */
+  opened = 0
+
+  private readonly config: Config
+  private readonly clock: Clock.Clock
+  private readonly services: Context.Context<never>
+  private readonly scope: Scope.Scope
+  private readonly scopes = new Map<Connection, Scope.Closeable>()
+  private readonly openedAt = new Map<Connection, number>()
+  // The last connection that died young, for the refill's backoff.
+  private youngDeath: ClientError | undefined
+  private readonly hooks: Pick<ClientConnection.Config, "onClose" | "onSlotFree" | "trackIdle">
+  private readonly acquireMillis: number
+  private readonly poolClosed: Exit.Exit<never, ClientError>
+
+  private readonly waiters = new Waiters()
+
+  private refillResume: ((effect: Effect.Effect<void>) => void) | undefined
+  private watchdogResume: ((effect: Effect.Effect<void>) => void) | undefined
+
+  constructor(config: Config, clock: Clock.Clock, services: Context.Context<never>, scope: Scope.Scope) {
+    this.config = config
+    this.clock = clock
+    this.services = services
+    this.scope = scope
+    this.acquireMillis = Duration.toMillis(config.acquireTimeout)
+    this.poolClosed = Exit.fail(
+      new ClientError({ reason: new PoolClosed({ address: config.address, maybeProcessed: false }) })
+    )
+    this.hooks = {
+      onClose: (connection) => Effect.sync(() => this.remove(connection)),
+      onSlotFree: (connection) => {
+        if (this.waiters.live > 0) this.serve(connection)
+      },
+      trackIdle: Duration.toMillis(config.idleTimeout) > 0
+    }
+  }
+
+  // Resuming a parked fiber runs it synchronously, inline, until it parks again.
+  private wakeRefill(): void {
+    const resume = this.refillResume
+    if (resume === undefined) return
+    this.refillResume = undefined
+    resume(Effect.void)
+  }
+
+  private wakeWatchdog(): void {
+    const resume = this.watchdogResume
+    if (resume === undefined) return
+    this.watchdogResume = undefined
+    resume(Effect.void)
+  }
+
+  /** Callers waiting for a slot. */
+  get waiting(): number {
+    return this.waiters.live
+  }
+
+  // ---------------------------------------------------------------------------
+  // calls
+  // ---------------------------------------------------------------------------
+
+  /**
+   * Sends a call (`request`, or the pipeline `requests`) on a connection with
+   * a free slot, or queues the caller; returns the cancellation of a queued
+   * caller (an interrupted caller that has not been given a slot leaves the
+   * queue, unsent). Once on a connection, a call stays there until its reply
+   * is read, whether its caller waits or not.
+   */
+  submit(
+    request: Request.Request | undefined,
+    requests: ReadonlyArray<Request.Request> | undefined,
+    resume: Resume
+  ): Effect.Effect<void> | undefined {
+    if (this.closed) {
+      resume(this.poolClosed)
+      return undefined
+    }
+    if (this.waiters.live === 0) {
+      const connection = this.pick()
+      if (connection !== undefined) {
+        connection.submit(request, requests, resume)
+        return undefined
+      }
+    }
+    const deadline = this.acquireMillis > 0 ? this.clock.currentTimeMillisUnsafe() + this.acquireMillis : Infinity
+    const cancel = this.waiters.push(new Waiter(request, requests, resume, deadline))
+    this.wakeWatchdog()
+    this.grow()
+    return cancel
+  }
+
+  // The first connection with nothing outstanding, else the least loaded one
+  // with a free slot.
+  private pick(): Connection | undefined {
+    const connections = this.connections
+    let best: Connection | undefined
+    let load = this.config.maxInFlight
+    for (let i = 0; i < connections.length; i++) {
+      const connection = connections[i]!
+      if (connection.state !== "open") continue
+      const outstanding = connection.outstanding
+      if (outstanding === 0) return connection
+      if (outstanding < load) {
+        best = connection
+        load = outstanding
+      }
+    }
+    return best
+  }
+
+  // Hands `connection`'s free slots to the oldest waiters.
+  private serve(connection: Connection): void {
+    const max = this.config.maxInFlight
+    while (this.waiters.live > 0 && connection.state === "open" && connection.outstanding < max) {
+      const waiter = this.waiters.take()
+      connection.submit(waiter.request, waiter.requests, waiter.resume!)
+    }
+  }
+
+  // ---------------------------------------------------------------------------
+  // opening and closing connections
+  // ---------------------------------------------------------------------------
+
+  // Opens connections for waiters the open and opening ones cannot serve.
+  private grow(): void {
+    const { maxCap, maxInFlight } = this.config
+    while (this.connections.length + this.opening < maxCap && this.waiters.live > this.opening * maxInFlight) {
+      // Its failure reaches the waiters it was for (see `open`).
+      Fiber.runIn(Effect.runForkWith(this.services)(this.openQuietly), this.scope)
+    }
+  }
+
+  /**
+   * Dials one connection into a scope of its own and adds it to the pool. A
+   * failed dial fails the waiters the remaining dials cannot serve, when no
+   * connection is open to serve them later.
+   */
+  readonly open: Effect.Effect<Connection, ClientError> = Effect.suspend(() => {
+    if (this.closed) return this.poolClosed
+    this.opening++
+    const scope = Scope.makeUnsafe()
+    return Effect.onExit(
+      Scope.provide(this.config.connect(this.hooks), scope),
+      (exit) =>
+        Effect.suspend(() => {
+          this.opening--
+          if (exit._tag === "Success" && !this.closed) {
+            this.add(exit.value, scope)
+            return Effect.void
+          }
+          if (exit._tag === "Failure" && !this.closed && this.connections.length === 0) {
+            const error = Cause.findErrorOption(exit.cause)
+            if (error._tag === "Some") {
+              this.waiters.fail(this.waiters.live - this.opening * this.config.maxInFlight, Exit.fail(error.value))
+            }
+          }
+          return Scope.close(scope, exit)
+        })
+    )
+  })
+
+  private readonly openQuietly: Effect.Effect<void> = Effect.ignore(this.open)
+
+  private add(connection: Connection, scope: Scope.Closeable): void {
+    this.opened++
+    if (connection.state !== "open") {
+      // Closed between its connect and now (its `onClose` found nothing to
+      // remove): never pooled, and as good as a failed dial.
+      Effect.runForkWith(this.services)(Scope.close(scope, Exit.void))
+      const error = connection.closedError!
+      if (this.connections.length === 0) {
+        this.waiters.fail(this.waiters.live - this.opening * this.config.maxInFlight, Exit.fail(error))
+      }
+      this.youngDeath = error
+      this.wakeRefill()
+      return
+    }
+    this.connections.push(connection)
+    this.scopes.set(connection, scope)
+    this.openedAt.set(connection, this.clock.currentTimeMillisUnsafe())
+    if (this.waiters.live > 0) this.serve(connection)
+  }
+
+  // Called once by a connection that closed: drop it, close its scope (forked:
+  // the fiber running this belongs to that scope), refill the floor. One that
+  // lived less than `youngMillis` (a server that accepts and closes: at its
+  // connection limit, crash-looping) makes the refill back off as after a
+  // failed dial, so such a server is not redialed in a loop.
+  private remove(connection: Connection): void {
+    const index = this.connections.indexOf(connection)
+    if (index >= 0) this.connections.splice(index, 1)
+    if (this.closed) return
+    const openedAt = this.openedAt.get(connection)
+    this.openedAt.delete(connection)
+    if (openedAt !== undefined && this.clock.currentTimeMillisUnsafe() - openedAt < youngMillis) {
+      this.youngDeath = connection.closedError
+    }
+    const scope = this.scopes.get(connection)
+    if (scope !== undefined) {
+      this.scopes.delete(connection)
+      Effect.runForkWith(this.services)(Scope.close(scope, Exit.void))
+    }
+    this.gaveUp = false
+    this.wakeRefill()
+    if (this.waiters.live > 0) this.grow()
+  }
+
+  private get short(): boolean {
+    return !this.closed && this.connections.length + this.opening < this.config.initialSize
+  }
+
+  // Set when a refill round ended on a failure (a finite `refill` schedule
+  // ran out): wait for the next close before trying again.
+  private gaveUp = false
+
+  private readonly parkRefill: Effect.Effect<void> = Effect.callback<void>((resume) => {
+    if (this.closed || (this.short && !this.gaveUp)) return resume(Effect.void)
+    this.refillResume = resume
+  })
+
+  /**
+   * The refill fiber: parks while the pool is at its floor; below it, opens
+   * connections one at a time, sleeping the `refill` schedule's next delay
+   * after each failed dial. A connection that died young (see `remove`)
+   * counts as a failed dial; any other close starts a fresh backoff. When the
+   * schedule ends, it gives up until the next close.
+   */
+  readonly refill: Effect.Effect<void> = Effect.gen({ self: this }, function*(this: Pool) {
+    const fresh = Schedule.toStepWithSleep(this.config.refill)
+    let step = yield* fresh
+    while (!this.closed) {
+      yield* this.parkRefill
+      let failure = this.youngDeath
+      this.youngDeath = undefined
+      if (failure === undefined) step = yield* fresh
+      while (!this.closed) {
+        // The connection just opened may already have died young.
+        if (failure === undefined && this.youngDeath !== undefined) {
+          failure = this.youngDeath
+          this.youngDeath = undefined
+        }
+        if (failure !== undefined) {
+          // Sleeps the next delay; fails once the schedule is done.
+          if ((yield* Effect.exit(step(failure)))._tag === "Failure") {
+            this.gaveUp = true
+            step = yield* fresh
+            break
+          }
+          failure = undefined
+        }
+        if (!this.short) break
+        const exit = yield* Effect.exit(this.open)
+        if (exit._tag === "Failure") {
+          const error = Cause.findErrorOption(exit.cause)
+          if (error._tag === "None") return
+          failure = error.value
+        }
+      }
+    }
+  })
+
+  /**
+   * The reaper: every `reapInterval`, closes the connections with nothing
+   * outstanding for at least `idleTimeout` (floor ones too: the refill opens
+   * fresh ones, so no connection stays idle long enough for the server's own
+   * idle timeout to close it under a call).
+   */
+  readonly reaper: Effect.Effect<void> = Effect.suspend(() => {
+    const idleMillis = Duration.toMillis(this.config.idleTimeout)
+    if (idleMillis === 0) return Effect.void
+    const failure = closedFailure(this.config.address, "closed by the client (idle)")
+    const reap = Effect.suspend(() => {
+      const expired = this.clock.currentTimeMillisUnsafe() - idleMillis
+      const victims = this.connections.filter((c) => c.outstanding === 0 && c.idleSince <= expired)
+      return Effect.forEach(victims, (connection) => connection.close(failure), { discard: true })
+    })
+    return Effect.asVoid(Effect.schedule(reap, Schedule.spaced(this.config.reapInterval)))
+  })
+
+  private readonly parkWatchdog: Effect.Effect<void> = Effect.callback<void>((resume) => {
+    if (this.closed || this.waiters.live > 0) return resume(Effect.void)
+    this.watchdogResume = resume
+  })
+
+  /** The `acquireTimeout` watchdog: fails waiters whose deadline passed, oldest first. */
+  readonly watchdog: Effect.Effect<void> = Effect.suspend(() => {
+    if (this.closed || this.acquireMillis === 0) return Effect.void
+    const waiter = this.waiters.oldest()
+    if (waiter === undefined) return Effect.flatMap(this.parkWatchdog, () => this.watchdog)
+    const remaining = waiter.deadline - this.clock.currentTimeMillisUnsafe()
+    if (remaining > 0) return Effect.flatMap(Effect.sleep(remaining), () => this.watchdog)
+    const address = this.config.address
+    const timeout = this.config.acquireTimeout
+    this.waiters.fail(
+      1,
+      Exit.fail(new ClientError({ reason: new AcquireTimeout({ address, timeout, maybeProcessed: false }) }))
+    )
+    return this.watchdog
+  })
+
+  /**
+   * Closes the pool: fails every waiter with `PoolClosed`, then every
+   * connection's calls with `PoolClosed` (`maybeProcessed` once written), and
+   * closes the connections.
+   */
+  readonly shutdown: Effect.Effect<void> = Effect.suspend(() => {
+    if (this.closed) return Effect.void
+    this.closed = true
+    this.waiters.fail(this.waiters.live, this.poolClosed)
+    this.wakeRefill()
+    this.wakeWatchdog()
+    const connections = Array.from(this.connections)
+    const scopes = Array.from(this.scopes.values())
+    this.scopes.clear()
+    return Effect.andThen(
+      Effect.forEach(connections, (c) => c.shutdown(), { discard: true }),
+      Effect.forEach(scopes, (scope) => Scope.close(scope, Exit.void), { discard: true })
+    )
+  })
+}
