@@ -52,6 +52,10 @@ export class Connection {
   writeStartedAt = -1
   /** Bytes this connection has charged to the server-wide `maxBufferedBytes`. */
   held = 0
+  /** Of `held`, replies written that the socket has not taken yet. */
+  unsent = 0
+  /** Closed: its charge was given back. */
+  released = false
   /** Of `held`, the reservation for the incomplete frame (its declared size); 0 when none. */
   reserved = 0
   fiber: Fiber.Fiber<unknown, unknown> | undefined
@@ -125,10 +129,28 @@ export const make = (deps: {
 }) => {
   const { buffers, handlers, options } = deps
   const { maxBufferedBytes } = options
-  // Sets what `conn` holds to `bytes`, in its own and the server-wide count.
+  // Sets what `conn` holds in frames to `bytes` (its unsent replies stay
+  // counted), in its own and the server-wide count.
   const hold = (conn: Connection, bytes: number) => {
-    buffers.held += bytes - conn.held
-    conn.held = bytes
+    if (conn.released) return
+    const total = bytes + conn.unsent
+    buffers.held += total - conn.held
+    conn.held = total
+  }
+  // Counts `delta` more (or fewer) bytes of replies the socket has not taken.
+  const holdUnsent = (conn: Connection, delta: number) => {
+    if (conn.released) return
+    conn.unsent += delta
+    conn.held += delta
+    buffers.held += delta
+  }
+  // A closed connection gives back everything; writes still draining change nothing after.
+  const release = (conn: Connection) => {
+    if (conn.released) return
+    buffers.held -= conn.held
+    conn.held = 0
+    conn.unsent = 0
+    conn.released = true
   }
   const { decodeLimits } = options
   const table = handlers.handlers
@@ -249,8 +271,8 @@ export const make = (deps: {
       const written = writer.write(bytes)
       // Failures surface at the loop's next write; a pending drain just completes.
       if (!Exit.isExit(written)) {
-        hold(conn, conn.held + bytes.length)
-        runFork(Effect.ensuring(Effect.ignore(written), Effect.sync(() => hold(conn, conn.held - bytes.length))))
+        holdUnsent(conn, bytes.length)
+        runFork(Effect.ensuring(Effect.ignore(written), Effect.sync(() => holdUnsent(conn, -bytes.length))))
       }
     }
 
@@ -276,9 +298,9 @@ export const make = (deps: {
       if (!Exit.isExit(written)) {
         // Replies the socket has not taken yet count against maxBufferedBytes
         // until it drains (an interrupted wait is released with the connection).
-        hold(conn, conn.held + bytes.length)
+        holdUnsent(conn, bytes.length)
         yield* written
-        hold(conn, conn.held - bytes.length)
+        holdUnsent(conn, -bytes.length)
       } else yield* written
       // After a slow handler the idle clock restarts from the reply, not the request.
       if (late) conn.lastActivity = clock.currentTimeMillisUnsafe()
@@ -381,7 +403,7 @@ export const make = (deps: {
             refused = new Errors.BufferLimit({ size: reserve, limit: maxBufferedBytes })
           }
           conn.reserved = refused === undefined ? reserve : 0
-          hold(conn, conn.held + conn.reserved)
+          hold(conn, batchBytes + completing + conn.reserved)
           // A frame left incomplete started in this batch unless it was already pending with none completed.
           conn.frameStartedAt = decoder.pending === 0
             ? -1
@@ -480,7 +502,7 @@ export const make = (deps: {
     connectionsTotal.updateUnsafe(1, context)
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
-        hold(conn, 0)
+        release(conn)
         deps.onClosed(conn)
         connectionsOpen.updateUnsafe(deps.open(), context)
       })

@@ -128,4 +128,32 @@ describe("maxBufferedBytes", () => {
       yield* Effect.promise(() => eventually(() => server.connections() === 0, 3000))
       expect(server.bufferedBytes()).toBe(0)
     }))
+
+  it.live("the count follows replies written ahead of a slow handler, and drifts neither way once they drain", () =>
+    Effect.gen(function*() {
+      const { port, server } = yield* Harness.tcp({ maxBufferedBytes: 64 * MiB })
+      const peer = yield* Effect.promise(() => connectRaw(port))
+      yield* Effect.addFinalizer(() => Effect.sync(() => peer.destroy()))
+      peer.pause()
+      const replies = collect(peer)
+      // The ECHO's reply is written when SLEEP suspends; the peer does not read it yet.
+      peer.write(Wire.encodeRequests([
+        Request.make(2, { payload: new Uint8Array(9 * MiB) }),
+        Request.make(5, { payload: "300" }),
+        Request.make(1)
+      ]))
+      expect(yield* Effect.promise(() => eventually(() => server.bufferedBytes() > 9 * MiB, 5000))).toBe(true)
+      const held = server.bufferedBytes()
+      peer.resume()
+      yield* Effect.promise(() => sleep(600))
+      // Everything answered and drained, the connection still open: nothing is counted.
+      expect(server.bufferedBytes()).toBe(0)
+      peer.end()
+      expect((yield* Effect.promise(() => replies)).map((m) => m === "")).toEqual([true, true, true])
+      console.log(
+        `[reliability] a 9 MiB reply written ahead of a slow handler, unread: ${mb(held)} MiB counted, 0 after`
+      )
+      yield* Effect.promise(() => eventually(() => server.connections() === 0, 3000))
+      expect(server.bufferedBytes()).toBe(0)
+    }))
 })
