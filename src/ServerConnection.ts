@@ -96,9 +96,11 @@ const handlerSeconds = Metric.histogram("quasizero_server_handler_seconds", {
 const maxRepliesPerWrite = 1024
 
 /**
- * Work one connection may do before it yields to the event loop: bytes
- * decoded, plus `frameWork` per frame answered (a frame costs about as much as
- * decoding that many bytes of the worst body): about one full pass, ~1 ms here.
+ * Work one connection may do without the event loop getting a turn before it
+ * yields: bytes decoded, plus `frameWork` per frame answered (a frame costs
+ * about as much as decoding that many bytes of the worst body): about one
+ * full pass, ~1 ms here. Only a peer whose data is always queued reaches it;
+ * a batch that had to wait for its data starts from 0.
  */
 const yieldAfterWork = 64 * 1024
 const frameWork = 128
@@ -253,8 +255,14 @@ export const make = (deps: {
     let replies: Array<Response.Response> = []
     const timed = options.timeout > 0 || options.idleTimeout > 0
     const runFork = Effect.runForkWith(context)
-    // Bytes decoded plus frames answered (weighted) since the loop last yielded.
+    // Bytes decoded plus frames answered (weighted) since the event loop last
+    // had a turn: since the loop yielded, or since a pull had to wait for data
+    // (a microtask queued before the pull runs only if the pull suspends).
     let work = 0
+    let pullWaited = false
+    const markWaited = () => {
+      pullWaited = true
+    }
 
     // Set while the loop is suspended in a handler of a sequential batch. A
     // handler that is not an already completed Effect may suspend; the loop
@@ -352,7 +360,10 @@ export const make = (deps: {
 
     while (true) {
       conn.phase = Reading
+      pullWaited = false
+      queueMicrotask(markWaited)
       const chunks = yield* pull
+      if (pullWaited) work = 0
       conn.phase = Handling
       // Reading the clock is a syscall on some VMs (13% of the loop's time on
       // ours): read it only with timeouts on, once per batch, plus once more
