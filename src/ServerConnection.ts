@@ -52,6 +52,10 @@ export class Connection {
   writeStartedAt = -1
   /** Bytes this connection has charged to the server-wide `maxBufferedBytes`. */
   held = 0
+  /** Of `held`, replies written that the socket has not taken yet. */
+  unsent = 0
+  /** Closed: its charge was given back. */
+  released = false
   /** Of `held`, the reservation for the incomplete frame (its declared size); 0 when none. */
   reserved = 0
   fiber: Fiber.Fiber<unknown, unknown> | undefined
@@ -92,9 +96,11 @@ const handlerSeconds = Metric.histogram("quasizero_server_handler_seconds", {
 const maxRepliesPerWrite = 1024
 
 /**
- * Work one connection may do before it yields to the event loop: bytes
- * decoded, plus `frameWork` per frame answered (a frame costs about as much as
- * decoding that many bytes of the worst body): about one full pass, ~1 ms here.
+ * Work one connection may do without the event loop getting a turn before it
+ * yields: bytes decoded, plus `frameWork` per frame answered (a frame costs
+ * about as much as decoding that many bytes of the worst body): about one
+ * full pass, ~1 ms here. Only a peer whose data is always queued reaches it;
+ * a batch that had to wait for its data starts from 0.
  */
 const yieldAfterWork = 64 * 1024
 const frameWork = 128
@@ -125,10 +131,28 @@ export const make = (deps: {
 }) => {
   const { buffers, handlers, options } = deps
   const { maxBufferedBytes } = options
-  // Sets what `conn` holds to `bytes`, in its own and the server-wide count.
+  // Sets what `conn` holds in frames to `bytes` (its unsent replies stay
+  // counted), in its own and the server-wide count.
   const hold = (conn: Connection, bytes: number) => {
-    buffers.held += bytes - conn.held
-    conn.held = bytes
+    if (conn.released) return
+    const total = bytes + conn.unsent
+    buffers.held += total - conn.held
+    conn.held = total
+  }
+  // Counts `delta` more (or fewer) bytes of replies the socket has not taken.
+  const holdUnsent = (conn: Connection, delta: number) => {
+    if (conn.released) return
+    conn.unsent += delta
+    conn.held += delta
+    buffers.held += delta
+  }
+  // A closed connection gives back everything; writes still draining change nothing after.
+  const release = (conn: Connection) => {
+    if (conn.released) return
+    buffers.held -= conn.held
+    conn.held = 0
+    conn.unsent = 0
+    conn.released = true
   }
   const { decodeLimits } = options
   const table = handlers.handlers
@@ -243,8 +267,14 @@ export const make = (deps: {
     let replies: Array<Response.Response> = []
     const timed = options.timeout > 0 || options.idleTimeout > 0
     const runFork = Effect.runForkWith(context)
-    // Bytes decoded plus frames answered (weighted) since the loop last yielded.
+    // Bytes decoded plus frames answered (weighted) since the event loop last
+    // had a turn: since the loop yielded, or since a pull had to wait for data
+    // (a microtask queued before the pull runs only if the pull suspends).
     let work = 0
+    let pullWaited = false
+    const markWaited = () => {
+      pullWaited = true
+    }
 
     // Set while the loop is suspended in a handler of a sequential batch. A
     // handler that is not an already completed Effect may suspend; the loop
@@ -261,8 +291,8 @@ export const make = (deps: {
       const written = writer.write(bytes)
       // Failures surface at the loop's next write; a pending drain just completes.
       if (!Exit.isExit(written)) {
-        hold(conn, conn.held + bytes.length)
-        runFork(Effect.ensuring(Effect.ignore(written), Effect.sync(() => hold(conn, conn.held - bytes.length))))
+        holdUnsent(conn, bytes.length)
+        runFork(Effect.ensuring(Effect.ignore(written), Effect.sync(() => holdUnsent(conn, -bytes.length))))
       }
     }
 
@@ -288,9 +318,9 @@ export const make = (deps: {
       if (!Exit.isExit(written)) {
         // Replies the socket has not taken yet count against maxBufferedBytes
         // until it drains (an interrupted wait is released with the connection).
-        hold(conn, conn.held + bytes.length)
+        holdUnsent(conn, bytes.length)
         yield* written
-        hold(conn, conn.held - bytes.length)
+        holdUnsent(conn, -bytes.length)
       } else yield* written
       // After a slow handler the idle clock restarts from the reply, not the request.
       if (late) conn.lastActivity = clock.currentTimeMillisUnsafe()
@@ -342,7 +372,10 @@ export const make = (deps: {
 
     while (true) {
       conn.phase = Reading
+      pullWaited = false
+      queueMicrotask(markWaited)
       const chunks = yield* pull
+      if (pullWaited) work = 0
       conn.phase = Handling
       // Reading the clock is a syscall on some VMs (13% of the loop's time on
       // ours): read it only with timeouts on, once per batch, plus once more
@@ -393,7 +426,7 @@ export const make = (deps: {
             refused = new Errors.BufferLimit({ size: reserve, limit: maxBufferedBytes })
           }
           conn.reserved = refused === undefined ? reserve : 0
-          hold(conn, conn.held + conn.reserved)
+          hold(conn, batchBytes + completing + conn.reserved)
           // A frame left incomplete started in this batch unless it was already pending with none completed.
           conn.frameStartedAt = decoder.pending === 0
             ? -1
@@ -492,7 +525,7 @@ export const make = (deps: {
     connectionsTotal.updateUnsafe(1, context)
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
-        hold(conn, 0)
+        release(conn)
         deps.onClosed(conn)
         connectionsOpen.updateUnsafe(deps.open(), context)
       })

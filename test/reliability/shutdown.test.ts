@@ -11,6 +11,7 @@ import type * as Handlers from "../../src/Handlers.ts"
 import * as Request from "../../src/Request.ts"
 import * as Wire from "../../src/Wire.ts"
 import * as Harness from "../support/harness.ts"
+import { serverProcess, sleep } from "./support.ts"
 
 const SLOW = 6
 
@@ -91,4 +92,32 @@ describe("graceful shutdown", () => {
       30_000
     )
   }
+
+  it("SIGTERM: the server process delivers every reply whose handler finished before it exits", async () => {
+    const server = await serverProcess({ shutdownTimeout: 1200 }, { QZ_COUNT: "1" })
+    // 16 connections × 25 pipelined SLEEPs of 110-190 ms (the demo SLEEP, code 5); SIGTERM after 500 ms.
+    const clients = Array.from({ length: 16 }, (_, c) =>
+      pipelined(
+        server.port,
+        Array.from({ length: 25 }, (_, i) => Request.makeUnsafe(5, { payload: String(110 + ((c * 11 + i * 29) % 81)) }))
+      ))
+    await sleep(500)
+    const started = performance.now()
+    const code = await server.stop()
+    const results = await Promise.all(clients)
+    const exitMs = performance.now() - started
+    const completed = (JSON.parse(server.lines.find((l) => l.startsWith('{"completed"'))!) as { completed: number })
+      .completed
+    const received = results.reduce((n, r) => n + r.replies.length, 0)
+    console.log(
+      `[reliability] SIGTERM (16 connections × 25 pipelined 110-190 ms SLEEPs, shutdownTimeout 1.2 s): `
+        + `${completed} handlers finished, ${received} replies received; exited (${code}) after ${exitMs.toFixed(0)} ms`
+    )
+    expect(received).toBe(completed)
+    expect(completed).toBeGreaterThan(16)
+    for (const r of results) {
+      expect(r.partial).toBe(0)
+      expect(r.replies.every((p) => p === "SLEPT")).toBe(true)
+    }
+  }, 30_000)
 })

@@ -349,6 +349,8 @@ export interface ServerProcess {
   readonly stats: () => Promise<ServerStats>
   /** SIGTERM, then the exit code (null when killed by a signal). */
   readonly stop: () => Promise<number | null>
+  /** Every line the server printed on stdout. */
+  readonly lines: ReadonlyArray<string>
 }
 
 const serverScript = new URL("./server.ts", import.meta.url).pathname
@@ -368,6 +370,7 @@ export const serverProcess = (
     let err = ""
     let port = 0
     let waiting: Array<(stats: ServerStats) => void> = []
+    const lines: Array<string> = []
     child.stderr!.on("data", (d) => (err += d))
     child.stdout!.setEncoding("utf8")
     child.stdout!.on("data", (d: string) => {
@@ -376,6 +379,7 @@ export const serverProcess = (
       while ((nl = out.indexOf("\n")) >= 0) {
         const line = out.slice(0, nl)
         out = out.slice(nl + 1)
+        lines.push(line)
         const listening = /^listening on 127\.0\.0\.1:(\d+)$/.exec(line)
         if (listening && port === 0) {
           port = Number(listening[1])
@@ -391,7 +395,8 @@ export const serverProcess = (
               const exit = exited(child)
               child.kill("SIGTERM")
               return exit
-            }
+            },
+            lines
           })
         } else if (line.startsWith("{")) {
           const [first, ...rest] = waiting
