@@ -20,6 +20,34 @@ type Resume = (effect: Effect.Effect<Batch, Socket.SocketError>) => void
 
 const highWaterMark = 256 * 1024
 
+/** How long a closed connection keeps discarding input while waiting for the peer's FIN. */
+const lingerMillis = 2_000
+
+const discard = () => {}
+
+// Destroying a socket whose kernel buffer still holds unread input makes Linux
+// answer with a reset, and a reset can destroy replies the peer has not read
+// yet: the error reply before a framing close, the last replies of a graceful
+// shutdown. So close the way HTTP servers do: FIN after the pending writes,
+// keep reading (and dropping) what still arrives, and destroy once the peer
+// has closed its side too, or after a short linger. This is a socket-level
+// timer, like SO_LINGER, not a protocol timeout: it only bounds how long a
+// peer that never closes keeps a closed connection's handle.
+const lingeringClose = (conn: Net.Socket): void => {
+  if (conn.destroyed) return
+  if (conn.readableEnded) {
+    conn.destroySoon()
+    return
+  }
+  conn.on("data", discard)
+  conn.once("end", () => conn.destroy())
+  const timer = setTimeout(() => conn.destroy(), lingerMillis)
+  timer.unref()
+  conn.once("close", () => clearTimeout(timer))
+  conn.resume()
+  if (!conn.writableEnded) conn.end()
+}
+
 const closed = (code: number) => new Socket.SocketError({ reason: new Socket.SocketCloseError({ code }) })
 
 /**
@@ -99,7 +127,7 @@ export const make = (conn: Net.Socket): Socket.Socket => {
         conn.off("close", onClose)
         error ??= closed(1006)
         deliver()
-        if (!conn.destroyed) conn.destroySoon()
+        lingeringClose(conn)
       })
   )
 
