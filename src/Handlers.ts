@@ -13,12 +13,22 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
-import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Message from "./Message.ts"
+import {
+  DuplicateCode,
+  failureMessage,
+  HandlersError,
+  type HandlersErrorReason,
+  InvalidCode,
+  NotAFunction
+} from "./HandlersError.ts"
+import { WriterFailure } from "./HandlersWriter.ts"
 import type * as Request from "./Request.ts"
 import * as Response from "./Response.ts"
+
+export * from "./HandlersError.ts"
+export * from "./HandlersWriter.ts"
 
 /**
  * What a handler may return; `void` is the empty success response.
@@ -159,150 +169,6 @@ export interface Options<E> {
 }
 
 /**
- * How a typed failure without `mapError` becomes the reply's `error_message`,
- * never empty (an empty `error_message` would read as a success): a non-empty
- * string as it is; else a non-empty string `message`; else a string `_tag`;
- * else the value as JSON (`{ code: 42 }` → `{"code":42}`); else `String(error)`;
- * else `"handler failed"`.
- *
- * @example
- * ```ts
- * import { Handlers } from "quasizero"
- * Handlers.failureMessage(new Error("boom")) // "boom"
- * Handlers.failureMessage({ _tag: "NotFound" }) // "NotFound"
- * Handlers.failureMessage({ code: 42 }) // '{"code":42}'
- * ```
- *
- * @since 0.1.0
- * @category conversions
- */
-export const failureMessage = (error: unknown): string => {
-  if (typeof error === "string" && error.length > 0) return error
-  if (typeof error === "object" && error !== null) {
-    const { message, _tag } = error as { readonly message?: unknown; readonly _tag?: unknown }
-    if (typeof message === "string" && message.length > 0) return message
-    if (typeof _tag === "string" && _tag.length > 0) return _tag
-  }
-  let json: string | undefined
-  try {
-    json = JSON.stringify(error)
-  } catch {
-    json = undefined
-  }
-  if (json !== undefined && json !== "{}" && json !== '""') return json
-  const text = String(error)
-  return text.length > 0 && text !== "[object Object]" ? text : "handler failed"
-}
-
-// -----------------------------------------------------------------------------
-// errors
-// -----------------------------------------------------------------------------
-
-/** @since 0.1.0 @category errors */
-export class DuplicateCode extends Data.TaggedError("DuplicateCode")<{ readonly code: number }> {
-  override get message(): string {
-    return `duplicate handler for code ${this.code}`
-  }
-}
-
-/** @since 0.1.0 @category errors */
-export class InvalidCode extends Data.TaggedError("InvalidCode")<{ readonly key: string }> {
-  override get message(): string {
-    return `key ${JSON.stringify(this.key)} is not an int32 code`
-  }
-}
-
-/** @since 0.1.0 @category errors */
-export class NotAFunction extends Data.TaggedError("NotAFunction")<{ readonly code: number }> {
-  override get message(): string {
-    return `handler for code ${this.code} is not a function`
-  }
-}
-
-/**
- * Two commands of one `CommandGroup` share a name (the key of its handlers).
- *
- * @since 0.1.0
- * @category errors
- */
-export class DuplicateName extends Data.TaggedError("DuplicateName")<{ readonly name: string }> {
-  override get message(): string {
-    return `two commands named ${JSON.stringify(this.name)}`
-  }
-}
-
-/**
- * Why a handler table was rejected.
- *
- * @since 0.1.0
- * @category errors
- */
-export type HandlersErrorReason = DuplicateCode | InvalidCode | NotAFunction | DuplicateName
-
-/**
- * A handler table that cannot be served: building `Handlers.make` /
- * `Handlers.layer` fails with it (a typed error of the layer, not a defect).
- *
- * @example
- * ```ts
- * import { Effect } from "effect"
- * import { Handlers } from "quasizero"
- * const h = () => Effect.void
- * const failed = Handlers.make([[1, h], [1, h]]).pipe(
- *   Effect.catchTag("HandlersError", (e) => Effect.succeed(e.reason._tag)) // "DuplicateCode"
- * )
- * ```
- *
- * @since 0.1.0
- * @category errors
- */
-export class HandlersError extends Data.TaggedError("HandlersError")<{ readonly reason: HandlersErrorReason }> {
-  override get message(): string {
-    return `Handlers: ${this.reason.message}`
-  }
-}
-
-/**
- * A handler succeeded with something that is not a `Response`, bytes, a
- * string or void, or returned something that is not an Effect: the cause of
- * its `HandlerDefect` (an `internal error` reply).
- *
- * @since 0.1.0
- * @category errors
- */
-export class InvalidResult extends Data.TaggedError("InvalidResult")<{
-  readonly code: number
-  readonly received: string
-}> {
-  override get message(): string {
-    return `handler for code ${this.code} ${this.received}: expected a Response, bytes, a string or void`
-  }
-}
-
-const describeValue = (value: unknown): string =>
-  value === null ? "null" : Array.isArray(value) ? "an array" : typeof value === "object" ? "an object" : typeof value
-
-/**
- * The defect for a handler that succeeded with an invalid value.
- *
- * @since 0.1.0
- * @category errors
- * @internal
- */
-export const invalidSuccess = (code: number, value: unknown): InvalidResult =>
-  new InvalidResult({ code, received: `succeeded with ${describeValue(value)}` })
-
-/**
- * The defect for a handler that returned something other than an Effect.
- *
- * @since 0.1.0
- * @category errors
- * @internal
- */
-export const notAnEffect = (code: number, value: unknown): InvalidResult =>
-  new InvalidResult({ code, received: `returned ${describeValue(value)}, not an Effect` })
-
-/**
  * Builds the handler map, capturing the services the handlers need. The
  * table's error type is the union of its handlers' errors and its
  * requirements the union of their services, for every table form.
@@ -388,90 +254,6 @@ export const layer = <const T extends AnyTable>(
   table: T,
   options?: Options<TableError<T>>
 ): Layer.Layer<Handlers, HandlersError, TableServices<T>> => Layer.effect(Handlers, make(table, options))
-
-/**
- * A mutable response for Go-style handlers (`func(req, res) error`).
- *
- * @since 0.1.0
- * @category models
- */
-export interface ResponseWriter {
-  /** Sets the payload (Go's `Set` / `SetString`). */
-  set(payload: Message.PayloadInput): void
-  /** Sets one metadata pair (Go's `SetMeta`). */
-  setMeta(key: string, value: string): void
-  /** Sets the error message (Go's `SetError` / `SetErrorf` result). */
-  setError(message: string): void
-  /** The response as built so far. */
-  readonly response: Response.Response
-}
-
-const makeWriter = (): ResponseWriter => {
-  let errorMessage = ""
-  let payload = Message.emptyPayload
-  let metadata: Map<string, string> | undefined
-  return {
-    set: (p) => {
-      payload = Message.toPayload(p)
-    },
-    setMeta: (key, value) => {
-      metadata ??= new Map()
-      metadata.set(key, value)
-    },
-    setError: (message) => {
-      errorMessage = message
-    },
-    get response() {
-      return Response.makeUnchecked(errorMessage, metadata ?? Message.emptyMetadata, payload)
-    }
-  }
-}
-
-/**
- * Adapts a Go-style handler that fills a mutable response. When it fails
- * after setting payload or metadata, the reply carries all three fields, as
- * Go quasizero sends them.
- *
- * @example
- * ```ts
- * import { Effect } from "effect"
- * import { Handlers } from "quasizero"
- * const echo = Handlers.writer((req, res) => Effect.sync(() => res.set(req.payload)))
- * ```
- *
- * @since 0.1.0
- * @category constructors
- */
-export const writer = <E = never, R = never>(
-  handler: (request: Request.Request, response: ResponseWriter) => Effect.Effect<void, E, R>
-): Handler<WriterFailure<E>, R> =>
-(request) =>
-  Effect.suspend(() => {
-    const res = makeWriter()
-    return Effect.map(
-      Effect.mapError(handler(request, res), (error) => new WriterFailure(error, res.response)),
-      () => res.response
-    )
-  })
-
-/**
- * The failure of a `writer` handler: the error plus the response built before
- * it. The server sends that response with `error_message` set.
- *
- * @since 0.1.0
- * @category models
- */
-export class WriterFailure<E> {
-  readonly error: E
-  readonly partial: Response.Response
-  constructor(error: E, partial: Response.Response) {
-    this.error = error
-    this.partial = partial
-  }
-  get message(): string {
-    return failureMessage(this.error)
-  }
-}
 
 /**
  * Turns a handler's failure into its reply, honouring `WriterFailure`'s
