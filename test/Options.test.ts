@@ -106,7 +106,9 @@ describe("the size grammar", () => {
     expect(size("1.5KiB")).toBe(1536)
     expect(size("12B")).toBe(12)
     expect(size("Infinity")).toBe(Infinity)
-    for (const bad of ["", "big", "-1", "1.5", "1.5B", "16m", "16 parsecs", "0x10"]) expect(size(bad), bad).toBeUndefined()
+    for (const bad of ["", "big", "-1", "1.5", "1.5B", "16m", "16 parsecs", "0x10"]) {
+      expect(size(bad), bad).toBeUndefined()
+    }
   })
 
   it("reads counts as whole numbers or Infinity", () => {
@@ -118,7 +120,7 @@ describe("the size grammar", () => {
 })
 
 describe("QUASIZERO_* variables take the grammar", () => {
-  it.effect("Server.config: 5s, 5000 and \"5 seconds\"; 16MiB; Infinity for a limit", () =>
+  it.effect('Server.config: 5s, 5000 and "5 seconds"; 16MiB; Infinity for a limit', () =>
     Effect.gen(function*() {
       for (const timeout of ["5s", "5000", "5 seconds"]) {
         const options = yield* Server.config.parse(env({ QUASIZERO_TIMEOUT: timeout }))
@@ -214,7 +216,9 @@ describe("one meaning for 0 and Infinity on both sides", () => {
           acquireTimeout: off,
           pool: { idleTimeout: off }
         })
-        for (const d of [client.requestTimeout, client.connectTimeout, client.acquireTimeout, client.pool.idleTimeout]) {
+        for (
+          const d of [client.requestTimeout, client.connectTimeout, client.acquireTimeout, client.pool.idleTimeout]
+        ) {
           expect(Duration.isZero(d), String(off)).toBe(true)
         }
       }

@@ -79,7 +79,11 @@ export const serve = Command.make("serve", {
     Flag.withDescription("TCP port; 0 picks a free one (env QUASIZERO_PORT)"),
     Flag.withDefault(7701)
   ),
-  timeout: durationFlag("timeout", "QUASIZERO_TIMEOUT", "a started frame must complete, and a write drain, within this"),
+  timeout: durationFlag(
+    "timeout",
+    "QUASIZERO_TIMEOUT",
+    "a started frame must complete, and a write drain, within this"
+  ),
   idleTimeout: durationFlag("idle-timeout", "QUASIZERO_IDLE_TIMEOUT", "close connections idle for this long"),
   maxFrameSize: byteSizeFlag("max-frame-size", "QUASIZERO_MAX_FRAME_SIZE", "largest request frame, default 16MiB"),
   maxMetadataEntries: countFlag(

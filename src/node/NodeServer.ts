@@ -204,20 +204,24 @@ export const config: Config.Config<ConfigOptions> = Config.all({
   tlsKeyFile: Options_.optional(Config.String("QUASIZERO_TLS_KEY_FILE")),
   tlsCertFile: Options_.optional(Config.String("QUASIZERO_TLS_CERT_FILE"))
 }).pipe(
-  Config.mapEffect(({ host, path, port, tlsCertFile, tlsKeyFile }): Effect.Effect<ConfigOptions, Config.ConfigError> => {
-    if ((tlsKeyFile === undefined) !== (tlsCertFile === undefined)) {
-      return Effect.fail(configError("QUASIZERO_TLS_KEY_FILE and QUASIZERO_TLS_CERT_FILE go together: set both or neither"))
-    }
-    const tls: ConfigOptions = tlsKeyFile === undefined ? {} : { tlsKeyFile, tlsCertFile }
-    if (path !== undefined) {
-      if (host !== undefined || port !== undefined) {
-        return Effect.fail(configError("QUASIZERO_PATH (a Unix socket) excludes QUASIZERO_HOST and QUASIZERO_PORT"))
+  Config.mapEffect(
+    ({ host, path, port, tlsCertFile, tlsKeyFile }): Effect.Effect<ConfigOptions, Config.ConfigError> => {
+      if ((tlsKeyFile === undefined) !== (tlsCertFile === undefined)) {
+        return Effect.fail(
+          configError("QUASIZERO_TLS_KEY_FILE and QUASIZERO_TLS_CERT_FILE go together: set both or neither")
+        )
       }
-      if (path.length === 0) return Effect.fail(configError("QUASIZERO_PATH: expected a socket path, got \"\""))
-      return Effect.succeed({ path, ...tls })
+      const tls: ConfigOptions = tlsKeyFile === undefined ? {} : { tlsKeyFile, tlsCertFile }
+      if (path !== undefined) {
+        if (host !== undefined || port !== undefined) {
+          return Effect.fail(configError("QUASIZERO_PATH (a Unix socket) excludes QUASIZERO_HOST and QUASIZERO_PORT"))
+        }
+        if (path.length === 0) return Effect.fail(configError('QUASIZERO_PATH: expected a socket path, got ""'))
+        return Effect.succeed({ path, ...tls })
+      }
+      return Effect.succeed({ host: host ?? "127.0.0.1", port: port ?? 7701, ...tls })
     }
-    return Effect.succeed({ host: host ?? "127.0.0.1", port: port ?? 7701, ...tls })
-  })
+  )
 )
 
 const readPem = (variable: string, file: string) =>
