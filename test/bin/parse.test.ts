@@ -42,8 +42,12 @@ describe("CLI value parsers", () => {
 
 const cli = new URL("../../src/bin/quasizero.ts", import.meta.url).pathname
 
-/** `quasizero serve ...args` with `env`: its first stdout line (then killed), or its exit and stderr. */
-const serve = (args: ReadonlyArray<string>, env: Record<string, string>) =>
+/** `quasizero serve ...args` with `env`: its `listening on` line (then killed, unless `keep`), or its exit and stderr. */
+const serve = (
+  args: ReadonlyArray<string>,
+  env: Record<string, string>,
+  keep?: (child: ChildProcess.ChildProcess) => void
+) =>
   new Promise<{ readonly line?: string; readonly status?: number | null; readonly stderr: string }>((resolve) => {
     const child = ChildProcess.spawn(process.execPath, [cli, "serve", ...args], {
       env: { ...process.env, ...env },
@@ -56,7 +60,8 @@ const serve = (args: ReadonlyArray<string>, env: Record<string, string>) =>
       out += d
       const line = /^listening on .*$/m.exec(out)
       if (line === null) return
-      child.kill("SIGKILL")
+      if (keep === undefined) child.kill("SIGKILL")
+      else keep(child)
       resolve({ line: line[0], stderr })
     })
     child.on("close", (status) => resolve({ status, stderr: stderr + out }))
@@ -76,4 +81,28 @@ describe("quasizero serve reads the library's variables when a flag is absent", 
     const flag = await serve(["--port", "0", "--timeout", "1m30s"], { QUASIZERO_TIMEOUT: "soon" })
     expect(flag.line, flag.stderr).toMatch(/^listening on /)
   }, 20_000)
+})
+
+describe("quasizero call reads QUASIZERO_ADDRESS when --address is absent", () => {
+  it("reaches the server it names; a bad one fails naming the variable", async () => {
+    let server: ChildProcess.ChildProcess | undefined
+    try {
+      const started = await serve(["--port", "0"], {}, (child) => (server = child))
+      const address = /listening on (.*)$/.exec(started.line ?? "")?.[1]
+      expect(address, started.stderr).toBeDefined()
+      const call = (env: Record<string, string>) =>
+        ChildProcess.spawnSync(process.execPath, [cli, "call", "--code", "1"], {
+          encoding: "utf8",
+          timeout: 15_000,
+          env: { ...process.env, ...env }
+        })
+      const ok = call({ QUASIZERO_ADDRESS: address! })
+      expect(ok.stdout, ok.stderr).toContain(`"payload":"PONG"`)
+      const bad = call({ QUASIZERO_ADDRESS: "nowhere" })
+      expect(bad.status).not.toBe(0)
+      expect(bad.stdout + bad.stderr).toContain("QUASIZERO_ADDRESS: expected HOST:PORT, got nowhere")
+    } finally {
+      server?.kill("SIGKILL")
+    }
+  }, 30_000)
 })
