@@ -165,7 +165,7 @@ export const resolveOptions = (options: Options = {}): Effect.Effect<ResolvedOpt
     const result = OptionsGrammar.validate((check): ResolvedOptions => {
       const millis = (option: string, value: OptionsGrammar.DurationInput | undefined, fallback: number) =>
         Duration.toMillis(check.timeout(option, value, Duration.millis(fallback)))
-      const unlimited = { min: 1, unlimited: true }
+      const positiveOrNone = { min: 1, unlimited: true }
       const maxMetadataEntries = check.count(
         "maxMetadataEntries",
         options.maxMetadataEntries,
@@ -190,10 +190,10 @@ export const resolveOptions = (options: Options = {}): Effect.Effect<ResolvedOpt
           "maxBufferedBytes",
           options.maxBufferedBytes,
           defaults.maxBufferedBytes,
-          unlimited
+          positiveOrNone
         ),
-        maxConnections: check.count("maxConnections", options.maxConnections, defaults.maxConnections, unlimited),
-        concurrency: check.count("concurrency", options.concurrency, defaults.concurrency, unlimited),
+        maxConnections: check.count("maxConnections", options.maxConnections, defaults.maxConnections, positiveOrNone),
+        concurrency: check.count("concurrency", options.concurrency, defaults.concurrency, positiveOrNone),
         shutdownTimeout: Duration.toMillis(
           check.grace("shutdownTimeout", options.shutdownTimeout, Duration.millis(defaults.shutdownTimeout))
         ),
