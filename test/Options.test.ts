@@ -195,6 +195,23 @@ describe("QUASIZERO_* variables take the grammar", () => {
 })
 
 describe("options take the grammar too", () => {
+  it("at the type level: Go durations, milliseconds as text, sizes with units", () => {
+    const server: Server.Options = {
+      timeout: "5s",
+      idleTimeout: "1m30s",
+      shutdownTimeout: "5000",
+      maxFrameSize: "16MiB",
+      maxMetadataBytes: "64 KB",
+      maxBufferedBytes: 1 << 28
+    }
+    const client: Client.Options = { requestTimeout: "250ms", connectTimeout: "5 seconds", maxFrameSize: "1MiB" }
+    // @ts-expect-error not a duration
+    const badDuration: Server.Options = { timeout: "soon" }
+    // @ts-expect-error not a size
+    const badSize: Client.Options = { maxFrameSize: "big" }
+    expect([server, client, badDuration, badSize].length).toBe(4)
+  })
+
   it.effect("strings in Server.Options and Client.Options", () =>
     Effect.gen(function*() {
       const server = yield* Server.resolveOptions({ timeout: "5s", idleTimeout: "5000", maxFrameSize: "1MiB" })
