@@ -45,6 +45,7 @@ import {
   timeoutFailure
 } from "./ClientEntry.ts"
 import { ClientError } from "./ClientError.ts"
+import { formatDuration } from "./Options.ts"
 import type * as Request from "./Request.ts"
 import type * as Response from "./Response.ts"
 import * as Wire from "./Wire.ts"
@@ -123,7 +124,7 @@ export class Connection {
     this.clock = clock
     this.writer = writer
     this.timeoutMillis = Duration.toMillis(config.requestTimeout)
-    this.timeoutText = Duration.format(config.requestTimeout)
+    this.timeoutText = formatDuration(config.requestTimeout)
     this.idleSince = clock.currentTimeMillisUnsafe()
     this.decoder = new Wire.FrameDecoder(config.maxFrameSize)
   }

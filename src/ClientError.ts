@@ -14,6 +14,7 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Predicate from "effect/Predicate"
+import { formatDuration } from "./Options.ts"
 import type * as Response from "./Response.ts"
 import type * as Wire from "./Wire.ts"
 
@@ -116,7 +117,7 @@ export class ConnectTimeout extends Data.TaggedError("ConnectTimeout")<{
   readonly maybeProcessed: false
 }> {
   override get message(): string {
-    return `connecting to ${this.address} timed out after ${Duration.format(this.timeout)}`
+    return `connecting to ${this.address} timed out after ${formatDuration(this.timeout)}`
   }
 }
 
@@ -140,7 +141,7 @@ export class AcquireTimeout extends Data.TaggedError("AcquireTimeout")<{
   readonly maybeProcessed: false
 }> {
   override get message(): string {
-    return `no connection to ${this.address} became available within ${Duration.format(this.timeout)}`
+    return `no connection to ${this.address} became available within ${formatDuration(this.timeout)}`
   }
 }
 
@@ -164,7 +165,7 @@ export class RequestTimeout extends Data.TaggedError("RequestTimeout")<{
   readonly maybeProcessed: boolean
 }> {
   override get message(): string {
-    return `no reply from ${this.address} within ${Duration.format(this.timeout)}; ${outcome(this.maybeProcessed)}`
+    return `no reply from ${this.address} within ${formatDuration(this.timeout)}; ${outcome(this.maybeProcessed)}`
   }
 }
 

@@ -8,15 +8,18 @@
 import * as Config from "effect/Config"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
+import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import { ClientError, InvalidOption } from "./ClientError.ts"
+import * as OptionsGrammar from "./Options.ts"
 import * as Wire from "./Wire.ts"
 
 /**
- * Client options; every one is optional (see `defaults`). Durations are
- * `Duration.Input` (`"5 seconds"`, milliseconds as a number); `0` or
- * `Infinity` disables a timeout.
+ * Client options; every one is optional (see `defaults`). Durations and
+ * sizes take the grammar of `Options` (`"5s"`, `"1m30s"`, `5000`,
+ * `"5 seconds"`; `"16MiB"`, `65536`), as the server's options, the
+ * `QUASIZERO_*` variables and the command line do; `0` or `Infinity`
+ * disables a timeout.
  *
  * - `pool.initialSize`: connections opened up front; `make` fails with the
  *   connect error when one cannot open (Go's `NewClient`). The pool keeps
@@ -55,7 +58,8 @@ import * as Wire from "./Wire.ts"
  *   depth; a pipeline counts once; a call whose caller was interrupted
  *   counts until its reply is read; 1 behaves like Go: one request per
  *   connection at a time).
- * - `maxFrameSize`: largest reply body accepted and request body sent.
+ * - `maxFrameSize`: largest reply body accepted and request body sent; at
+ *   most `Options.maxFrameSizeLimit` (2^31 − 1), as on the server.
  * - `maxMetadataEntries`, `maxMetadataBytes`: most metadata entries, and
  *   most key + value bytes, in one reply (`Wire.defaultDecodeLimits`: 1024
  *   and 1 MiB). Counted while decoding, which stops at the first entry past
@@ -82,17 +86,17 @@ export interface Options {
   readonly pool?: {
     readonly initialSize?: number | undefined
     readonly maxCap?: number | undefined
-    readonly idleTimeout?: Duration.Input | undefined
-    readonly reapInterval?: Duration.Input | undefined
+    readonly idleTimeout?: OptionsGrammar.DurationInput | undefined
+    readonly reapInterval?: OptionsGrammar.DurationInput | undefined
     readonly refill?: Schedule.Schedule<unknown, ClientError> | undefined
   } | undefined
-  readonly connectTimeout?: Duration.Input | undefined
-  readonly acquireTimeout?: Duration.Input | undefined
-  readonly requestTimeout?: Duration.Input | undefined
+  readonly connectTimeout?: OptionsGrammar.DurationInput | undefined
+  readonly acquireTimeout?: OptionsGrammar.DurationInput | undefined
+  readonly requestTimeout?: OptionsGrammar.DurationInput | undefined
   readonly maxInFlight?: number | undefined
-  readonly maxFrameSize?: number | undefined
+  readonly maxFrameSize?: OptionsGrammar.SizeInput | undefined
   readonly maxMetadataEntries?: number | undefined
-  readonly maxMetadataBytes?: number | undefined
+  readonly maxMetadataBytes?: OptionsGrammar.SizeInput | undefined
   readonly retry?: Schedule.Schedule<unknown, ClientError> | undefined
 }
 
@@ -176,52 +180,6 @@ export const defaults: ResolvedOptions = {
   retry: undefined
 }
 
-class Invalid {
-  readonly option: string
-  readonly value: unknown
-  readonly expected: string
-  constructor(option: string, value: unknown, expected: string) {
-    this.option = option
-    this.value = value
-    this.expected = expected
-  }
-}
-
-const integer = (option: string, value: unknown, fallback: number, min: number, max: number): number => {
-  if (value === undefined) return fallback
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max) {
-    throw new Invalid(
-      option,
-      value,
-      max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer in [${min}, ${max}]`
-    )
-  }
-  return value
-}
-
-// A limit: an integer >= 0, or Infinity (no limit).
-const limit = (option: string, value: unknown, fallback: number): number =>
-  value === Infinity ? Infinity : integer(option, value, fallback, 0, Number.MAX_SAFE_INTEGER)
-
-// A timeout: finite and >= 0; 0 and Infinity mean "disabled" (Duration.zero).
-const timeout = (option: string, value: Duration.Input | undefined, fallback: Duration.Duration): Duration.Duration => {
-  if (value === undefined) return fallback
-  const expected = "a duration >= 0 (0 or Infinity: disabled)"
-  if (typeof value === "number" && !(value >= 0)) throw new Invalid(option, value, expected)
-  const duration = Duration.fromInput(value)
-  if (Option.isNone(duration) || Duration.toMillis(duration.value) < 0) throw new Invalid(option, value, expected)
-  return Duration.isFinite(duration.value) ? duration.value : Duration.zero
-}
-
-const positiveDuration = (option: string, value: Duration.Input | undefined, fallback: Duration.Duration) => {
-  if (value === undefined) return fallback
-  const duration = typeof value === "number" && !(value > 0) ? Option.none() : Duration.fromInput(value)
-  if (Option.isNone(duration) || !Duration.isFinite(duration.value) || !(Duration.toMillis(duration.value) > 0)) {
-    throw new Invalid(option, value, "a finite duration > 0")
-  }
-  return duration.value
-}
-
 /**
  * Applies the defaults and checks every value; fails with `ClientError`
  * (`InvalidOption`, naming the option) on the first bad one.
@@ -242,45 +200,54 @@ export const resolveOptions = (
   address = "(unknown address)"
 ): Effect.Effect<ResolvedOptions, ClientError> =>
   Effect.suspend(() => {
-    try {
+    const result = OptionsGrammar.validate((check): ResolvedOptions => {
       const pool = options.pool ?? {}
-      const initialSize = integer("pool.initialSize", pool.initialSize, defaults.pool.initialSize, 0, 1 << 16)
-      const maxCap = Math.max(integer("pool.maxCap", pool.maxCap, defaults.pool.maxCap, 1, 1 << 16), initialSize)
+      const initialSize = check.count("pool.initialSize", pool.initialSize, defaults.pool.initialSize, {
+        min: 0,
+        max: 1 << 16
+      })
+      const maxCap = Math.max(
+        check.count("pool.maxCap", pool.maxCap, defaults.pool.maxCap, { min: 1, max: 1 << 16 }),
+        initialSize
+      )
       const retry = options.retry
-      if (retry !== undefined && !Schedule.isSchedule(retry)) throw new Invalid("retry", retry, "a Schedule")
+      if (retry !== undefined && !Schedule.isSchedule(retry)) check.reject("retry", retry, "a Schedule")
       const refill = pool.refill ?? defaults.pool.refill
-      if (!Schedule.isSchedule(refill)) throw new Invalid("pool.refill", refill, "a Schedule")
-      return Effect.succeed<ResolvedOptions>({
+      if (!Schedule.isSchedule(refill)) check.reject("pool.refill", refill, "a Schedule")
+      const unlimited = { min: 0, unlimited: true }
+      return {
         pool: {
           initialSize,
           maxCap,
-          idleTimeout: timeout("pool.idleTimeout", pool.idleTimeout, defaults.pool.idleTimeout),
-          reapInterval: positiveDuration("pool.reapInterval", pool.reapInterval, defaults.pool.reapInterval),
+          idleTimeout: check.timeout("pool.idleTimeout", pool.idleTimeout, defaults.pool.idleTimeout),
+          reapInterval: check.interval("pool.reapInterval", pool.reapInterval, defaults.pool.reapInterval),
           refill
         },
-        connectTimeout: timeout("connectTimeout", options.connectTimeout, defaults.connectTimeout),
-        acquireTimeout: timeout("acquireTimeout", options.acquireTimeout, defaults.acquireTimeout),
-        requestTimeout: timeout("requestTimeout", options.requestTimeout, defaults.requestTimeout),
-        maxInFlight: integer("maxInFlight", options.maxInFlight, defaults.maxInFlight, 1, 1 << 20),
-        maxFrameSize: integer("maxFrameSize", options.maxFrameSize, defaults.maxFrameSize, 1, 2 ** 32),
-        maxMetadataEntries: limit("maxMetadataEntries", options.maxMetadataEntries, defaults.maxMetadataEntries),
-        maxMetadataBytes: limit("maxMetadataBytes", options.maxMetadataBytes, defaults.maxMetadataBytes),
+        connectTimeout: check.timeout("connectTimeout", options.connectTimeout, defaults.connectTimeout),
+        acquireTimeout: check.timeout("acquireTimeout", options.acquireTimeout, defaults.acquireTimeout),
+        requestTimeout: check.timeout("requestTimeout", options.requestTimeout, defaults.requestTimeout),
+        maxInFlight: check.count("maxInFlight", options.maxInFlight, defaults.maxInFlight, { min: 1, max: 1 << 20 }),
+        maxFrameSize: check.frameSize("maxFrameSize", options.maxFrameSize, defaults.maxFrameSize),
+        maxMetadataEntries: check.count(
+          "maxMetadataEntries",
+          options.maxMetadataEntries,
+          defaults.maxMetadataEntries,
+          unlimited
+        ),
+        maxMetadataBytes: check.size(
+          "maxMetadataBytes",
+          options.maxMetadataBytes,
+          defaults.maxMetadataBytes,
+          unlimited
+        ),
         retry
-      })
-    } catch (e) {
-      if (!(e instanceof Invalid)) throw e
-      return Effect.fail(
-        new ClientError({
-          reason: new InvalidOption({
-            address,
-            option: e.option,
-            value: e.value,
-            expected: e.expected,
-            maybeProcessed: false
-          })
-        })
+      }
+    })
+    return Result.isSuccess(result)
+      ? Effect.succeed(result.success)
+      : Effect.fail(
+        new ClientError({ reason: new InvalidOption({ address, ...result.failure, maybeProcessed: false }) })
       )
-    }
   })
 
 /**
@@ -290,7 +257,9 @@ export const resolveOptions = (
  * `QUASIZERO_CONNECT_TIMEOUT`, `QUASIZERO_ACQUIRE_TIMEOUT`,
  * `QUASIZERO_REQUEST_TIMEOUT`, `QUASIZERO_MAX_IN_FLIGHT`,
  * `QUASIZERO_MAX_FRAME_SIZE`, `QUASIZERO_MAX_METADATA_ENTRIES`,
- * `QUASIZERO_MAX_METADATA_BYTES`. Durations read as `"5 seconds"`.
+ * `QUASIZERO_MAX_METADATA_BYTES`, in the grammar of `Options`
+ * (`QUASIZERO_REQUEST_TIMEOUT=2s`, `=2000` or `="2 seconds"`;
+ * `QUASIZERO_MAX_FRAME_SIZE=16MiB`).
  *
  * @example
  * ```ts
@@ -303,16 +272,16 @@ export const resolveOptions = (
  */
 export const config: Config.Wrap<Options> = {
   pool: {
-    initialSize: Config.Int("QUASIZERO_POOL_INITIAL_SIZE").pipe(Config.withDefault(undefined)),
-    maxCap: Config.Int("QUASIZERO_POOL_MAX_CAP").pipe(Config.withDefault(undefined)),
-    idleTimeout: Config.Duration("QUASIZERO_POOL_IDLE_TIMEOUT").pipe(Config.withDefault(undefined)),
-    reapInterval: Config.Duration("QUASIZERO_POOL_REAP_INTERVAL").pipe(Config.withDefault(undefined))
+    initialSize: OptionsGrammar.optional(OptionsGrammar.count("QUASIZERO_POOL_INITIAL_SIZE")),
+    maxCap: OptionsGrammar.optional(OptionsGrammar.count("QUASIZERO_POOL_MAX_CAP")),
+    idleTimeout: OptionsGrammar.optional(OptionsGrammar.duration("QUASIZERO_POOL_IDLE_TIMEOUT")),
+    reapInterval: OptionsGrammar.optional(OptionsGrammar.duration("QUASIZERO_POOL_REAP_INTERVAL"))
   },
-  connectTimeout: Config.Duration("QUASIZERO_CONNECT_TIMEOUT").pipe(Config.withDefault(undefined)),
-  acquireTimeout: Config.Duration("QUASIZERO_ACQUIRE_TIMEOUT").pipe(Config.withDefault(undefined)),
-  requestTimeout: Config.Duration("QUASIZERO_REQUEST_TIMEOUT").pipe(Config.withDefault(undefined)),
-  maxInFlight: Config.Int("QUASIZERO_MAX_IN_FLIGHT").pipe(Config.withDefault(undefined)),
-  maxFrameSize: Config.Int("QUASIZERO_MAX_FRAME_SIZE").pipe(Config.withDefault(undefined)),
-  maxMetadataEntries: Config.Int("QUASIZERO_MAX_METADATA_ENTRIES").pipe(Config.withDefault(undefined)),
-  maxMetadataBytes: Config.Int("QUASIZERO_MAX_METADATA_BYTES").pipe(Config.withDefault(undefined))
+  connectTimeout: OptionsGrammar.optional(OptionsGrammar.duration("QUASIZERO_CONNECT_TIMEOUT")),
+  acquireTimeout: OptionsGrammar.optional(OptionsGrammar.duration("QUASIZERO_ACQUIRE_TIMEOUT")),
+  requestTimeout: OptionsGrammar.optional(OptionsGrammar.duration("QUASIZERO_REQUEST_TIMEOUT")),
+  maxInFlight: OptionsGrammar.optional(OptionsGrammar.count("QUASIZERO_MAX_IN_FLIGHT")),
+  maxFrameSize: OptionsGrammar.optional(OptionsGrammar.size("QUASIZERO_MAX_FRAME_SIZE")),
+  maxMetadataEntries: OptionsGrammar.optional(OptionsGrammar.count("QUASIZERO_MAX_METADATA_ENTRIES")),
+  maxMetadataBytes: OptionsGrammar.optional(OptionsGrammar.size("QUASIZERO_MAX_METADATA_BYTES"))
 }

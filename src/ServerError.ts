@@ -9,6 +9,7 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Predicate from "effect/Predicate"
 import type * as Socket from "effect/socket/Socket"
+import { formatDuration } from "./Options.ts"
 import type * as Wire from "./Wire.ts"
 
 // -----------------------------------------------------------------------------
@@ -92,7 +93,7 @@ export class Timeout extends Data.TaggedError("Timeout")<{
 }> {
   override get message(): string {
     const what = this.kind === "Idle" ? "no request" : this.kind === "Read" ? "incomplete frame" : "write not drained"
-    return `${what} after ${Duration.format(this.after)}, connection closed`
+    return `${what} after ${formatDuration(this.after)}, connection closed`
   }
 }
 

@@ -14,12 +14,18 @@
 import * as Config from "effect/Config"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import * as OptionsGrammar from "./Options.ts"
 import { InvalidOption, ServerError } from "./ServerError.ts"
 import * as Wire from "./Wire.ts"
 
 /**
- * Server options. Durations are `Duration.Input`; 0 or undefined disables a
- * timeout. Every option is optional (see `defaults`).
+ * Server options, every one optional (see `defaults`). Durations and sizes
+ * take the grammar of `Options` (`"5s"`, `"1m30s"`, `5000`, `"5 seconds"`;
+ * `"16MiB"`, `65536`), the same as the `QUASIZERO_*` variables and the
+ * command line. A timeout is off when `0` or `Infinity`; a limit that takes
+ * `Infinity` is then lifted; `shutdownTimeout: Infinity` waits for every
+ * request.
  *
  * @example
  * ```ts
@@ -32,30 +38,30 @@ import * as Wire from "./Wire.ts"
  */
 export interface Options {
   /** A frame that has started must complete, and a pending write must drain, within it. Default: disabled. */
-  readonly timeout?: Duration.Input | undefined
+  readonly timeout?: OptionsGrammar.DurationInput | undefined
   /** Close a connection that sent no request for this long (Go ignores its IdleTimeout). Default: disabled. */
-  readonly idleTimeout?: Duration.Input | undefined
+  readonly idleTimeout?: OptionsGrammar.DurationInput | undefined
   /** SO_KEEPALIVE period, applied by the platform layer (`NodeServer`). Default: disabled. */
-  readonly tcpKeepAlive?: Duration.Input | undefined
+  readonly tcpKeepAlive?: OptionsGrammar.DurationInput | undefined
   /** Largest accepted frame body, in bytes. Default: 16 MiB (Go's limit). */
-  readonly maxFrameSize?: number | undefined
+  readonly maxFrameSize?: OptionsGrammar.SizeInput | undefined
   /** Metadata entries per request (duplicates count). Default: 1024. */
   readonly maxMetadataEntries?: number | undefined
   /** Bytes of metadata keys and values per request. Default: 1 MiB. */
-  readonly maxMetadataBytes?: number | undefined
+  readonly maxMetadataBytes?: OptionsGrammar.SizeInput | undefined
   /**
    * Server-wide bytes held in frames being received or handled and in replies
    * not yet taken by the socket. Past it, a new frame over 64 KiB is refused
    * (an error reply, then the connection closes); smaller ones are served.
    * Default: 256 MiB.
    */
-  readonly maxBufferedBytes?: number | undefined
+  readonly maxBufferedBytes?: OptionsGrammar.SizeInput | undefined
   /** Connections beyond this are closed on accept. Default: 16384. */
   readonly maxConnections?: number | undefined
   /** Handlers run at once per connection; replies stay in request order. Default: 1 (Go). */
   readonly concurrency?: number | undefined
   /** How long a closing server waits for requests already read. Default: 10 seconds. */
-  readonly shutdownTimeout?: Duration.Input | undefined
+  readonly shutdownTimeout?: OptionsGrammar.DurationInput | undefined
   /** Called with every connection error (they are also logged at debug level). */
   readonly onError?: ((error: ServerError) => Effect.Effect<void>) | undefined
   /** Per-request tracing spans (`quasizero.request`). Default: false, they cost. */
@@ -68,7 +74,8 @@ export interface Options {
 }
 
 /**
- * Options with every default applied and durations in milliseconds (0 = off).
+ * Options with every default applied, sizes in bytes and durations in
+ * milliseconds (a timeout of 0 is off: `timeout: Infinity` resolves to 0 too).
  *
  * @example
  * ```ts
@@ -135,79 +142,70 @@ export const defaults: ResolvedOptions = {
   requestMetrics: false
 }
 
-const invalid = (option: string, value: unknown, expected: string): ServerError =>
-  new ServerError({ reason: new InvalidOption({ option, value, expected }) })
-
-const millis = (
-  option: string,
-  value: Duration.Input | undefined,
-  fallback: number
-): Effect.Effect<number, ServerError> => {
-  if (value === undefined) return Effect.succeed(fallback)
-  const decoded = Duration.fromInput(value)
-  if (decoded._tag === "None" || Duration.isNegative(decoded.value)) {
-    return Effect.fail(invalid(option, value, "a non-negative duration"))
-  }
-  return Effect.succeed(Duration.toMillis(decoded.value))
-}
-
-const count = (
-  option: string,
-  value: number | undefined,
-  fallback: number,
-  min: number
-): Effect.Effect<number, ServerError> => {
-  if (value === undefined) return Effect.succeed(fallback)
-  if (value === Infinity || (Number.isSafeInteger(value) && value >= min)) return Effect.succeed(value)
-  return Effect.fail(invalid(option, value, `an integer >= ${min}`))
-}
-
 /**
- * Validates options and applies defaults, once, when the server is built.
+ * Validates options and applies defaults, once, when the server is built,
+ * with the validator `Client.resolveOptions` also uses (`Options.validate`):
+ * `maxFrameSize` is at most `Options.maxFrameSizeLimit` (2^31 − 1) on both
+ * sides.
  *
  * @example
  * ```ts
  * import { Effect } from "effect"
  * import { Server } from "quasizero"
- * const resolved = Effect.runSync(Server.resolveOptions({ timeout: "5 seconds" }))
+ * const resolved = Effect.runSync(Server.resolveOptions({ timeout: "5s", maxFrameSize: "1MiB" }))
  * resolved.timeout // 5000
+ * resolved.maxFrameSize // 1048576
  * ```
  *
  * @since 0.1.0
  * @category constructors
  */
-export const resolveOptions = Effect.fnUntraced(function*(options: Options = {}) {
-  const maxFrameSize = yield* count("maxFrameSize", options.maxFrameSize, defaults.maxFrameSize, 1)
-  if (maxFrameSize > 2 ** 31 - 1) return yield* invalid("maxFrameSize", maxFrameSize, "at most 2^31 - 1 bytes")
-  const maxMetadataEntries = yield* count(
-    "maxMetadataEntries",
-    options.maxMetadataEntries,
-    defaults.decodeLimits.maxMetadataEntries,
-    0
-  )
-  const maxMetadataBytes = yield* count(
-    "maxMetadataBytes",
-    options.maxMetadataBytes,
-    defaults.decodeLimits.maxMetadataBytes,
-    0
-  )
-  return {
-    timeout: yield* millis("timeout", options.timeout, defaults.timeout),
-    idleTimeout: yield* millis("idleTimeout", options.idleTimeout, defaults.idleTimeout),
-    tcpKeepAlive: yield* millis("tcpKeepAlive", options.tcpKeepAlive, defaults.tcpKeepAlive),
-    maxFrameSize,
-    decodeLimits: options.maxMetadataEntries === undefined && options.maxMetadataBytes === undefined
-      ? defaults.decodeLimits
-      : { maxMetadataEntries, maxMetadataBytes },
-    maxBufferedBytes: yield* count("maxBufferedBytes", options.maxBufferedBytes, defaults.maxBufferedBytes, 1),
-    maxConnections: yield* count("maxConnections", options.maxConnections, defaults.maxConnections, 1),
-    concurrency: yield* count("concurrency", options.concurrency, defaults.concurrency, 1),
-    shutdownTimeout: yield* millis("shutdownTimeout", options.shutdownTimeout, defaults.shutdownTimeout),
-    onError: options.onError,
-    spans: options.spans === true,
-    requestMetrics: options.requestMetrics === true
-  } satisfies ResolvedOptions
-})
+export const resolveOptions = (options: Options = {}): Effect.Effect<ResolvedOptions, ServerError> =>
+  Effect.suspend(() => {
+    const result = OptionsGrammar.validate((check): ResolvedOptions => {
+      const millis = (option: string, value: OptionsGrammar.DurationInput | undefined, fallback: number) =>
+        Duration.toMillis(check.timeout(option, value, Duration.millis(fallback)))
+      const positiveOrNone = { min: 1, unlimited: true }
+      const maxMetadataEntries = check.count(
+        "maxMetadataEntries",
+        options.maxMetadataEntries,
+        defaults.decodeLimits.maxMetadataEntries,
+        { min: 0, unlimited: true }
+      )
+      const maxMetadataBytes = check.size(
+        "maxMetadataBytes",
+        options.maxMetadataBytes,
+        defaults.decodeLimits.maxMetadataBytes,
+        { min: 0, unlimited: true }
+      )
+      return {
+        timeout: millis("timeout", options.timeout, defaults.timeout),
+        idleTimeout: millis("idleTimeout", options.idleTimeout, defaults.idleTimeout),
+        tcpKeepAlive: millis("tcpKeepAlive", options.tcpKeepAlive, defaults.tcpKeepAlive),
+        maxFrameSize: check.frameSize("maxFrameSize", options.maxFrameSize, defaults.maxFrameSize),
+        decodeLimits: options.maxMetadataEntries === undefined && options.maxMetadataBytes === undefined
+          ? defaults.decodeLimits
+          : { maxMetadataEntries, maxMetadataBytes },
+        maxBufferedBytes: check.size(
+          "maxBufferedBytes",
+          options.maxBufferedBytes,
+          defaults.maxBufferedBytes,
+          positiveOrNone
+        ),
+        maxConnections: check.count("maxConnections", options.maxConnections, defaults.maxConnections, positiveOrNone),
+        concurrency: check.count("concurrency", options.concurrency, defaults.concurrency, positiveOrNone),
+        shutdownTimeout: Duration.toMillis(
+          check.grace("shutdownTimeout", options.shutdownTimeout, Duration.millis(defaults.shutdownTimeout))
+        ),
+        onError: options.onError,
+        spans: options.spans === true,
+        requestMetrics: options.requestMetrics === true
+      }
+    })
+    return Result.isSuccess(result)
+      ? Effect.succeed(result.success)
+      : Effect.fail(new ServerError({ reason: new InvalidOption(result.failure) }))
+  })
 
 /**
  * Server options read from the environment: `QUASIZERO_TIMEOUT`,
@@ -215,7 +213,9 @@ export const resolveOptions = Effect.fnUntraced(function*(options: Options = {})
  * `QUASIZERO_MAX_FRAME_SIZE`, `QUASIZERO_MAX_METADATA_ENTRIES`,
  * `QUASIZERO_MAX_METADATA_BYTES`, `QUASIZERO_MAX_BUFFERED_BYTES`,
  * `QUASIZERO_MAX_CONNECTIONS`, `QUASIZERO_CONCURRENCY`,
- * `QUASIZERO_SHUTDOWN_TIMEOUT` (all optional; sizes in bytes).
+ * `QUASIZERO_SHUTDOWN_TIMEOUT` (all optional), in the grammar of `Options`:
+ * `QUASIZERO_TIMEOUT=5s`, `QUASIZERO_TIMEOUT=5000` (milliseconds),
+ * `QUASIZERO_MAX_FRAME_SIZE=16MiB`.
  *
  * @example
  * ```ts
@@ -228,20 +228,20 @@ export const resolveOptions = Effect.fnUntraced(function*(options: Options = {})
  * @category config
  */
 export const config: Config.Config<Options> = Config.all({
-  timeout: Config.option(Config.Duration("QUASIZERO_TIMEOUT")),
-  idleTimeout: Config.option(Config.Duration("QUASIZERO_IDLE_TIMEOUT")),
-  tcpKeepAlive: Config.option(Config.Duration("QUASIZERO_TCP_KEEP_ALIVE")),
-  maxFrameSize: Config.option(Config.Int("QUASIZERO_MAX_FRAME_SIZE")),
-  maxMetadataEntries: Config.option(Config.Int("QUASIZERO_MAX_METADATA_ENTRIES")),
-  maxMetadataBytes: Config.option(Config.Int("QUASIZERO_MAX_METADATA_BYTES")),
-  maxBufferedBytes: Config.option(Config.Int("QUASIZERO_MAX_BUFFERED_BYTES")),
-  maxConnections: Config.option(Config.Int("QUASIZERO_MAX_CONNECTIONS")),
-  concurrency: Config.option(Config.Int("QUASIZERO_CONCURRENCY")),
-  shutdownTimeout: Config.option(Config.Duration("QUASIZERO_SHUTDOWN_TIMEOUT"))
+  timeout: OptionsGrammar.optional(OptionsGrammar.duration("QUASIZERO_TIMEOUT")),
+  idleTimeout: OptionsGrammar.optional(OptionsGrammar.duration("QUASIZERO_IDLE_TIMEOUT")),
+  tcpKeepAlive: OptionsGrammar.optional(OptionsGrammar.duration("QUASIZERO_TCP_KEEP_ALIVE")),
+  maxFrameSize: OptionsGrammar.optional(OptionsGrammar.size("QUASIZERO_MAX_FRAME_SIZE")),
+  maxMetadataEntries: OptionsGrammar.optional(OptionsGrammar.count("QUASIZERO_MAX_METADATA_ENTRIES")),
+  maxMetadataBytes: OptionsGrammar.optional(OptionsGrammar.size("QUASIZERO_MAX_METADATA_BYTES")),
+  maxBufferedBytes: OptionsGrammar.optional(OptionsGrammar.size("QUASIZERO_MAX_BUFFERED_BYTES")),
+  maxConnections: OptionsGrammar.optional(OptionsGrammar.count("QUASIZERO_MAX_CONNECTIONS")),
+  concurrency: OptionsGrammar.optional(OptionsGrammar.count("QUASIZERO_CONCURRENCY")),
+  shutdownTimeout: OptionsGrammar.optional(OptionsGrammar.duration("QUASIZERO_SHUTDOWN_TIMEOUT"))
 }).pipe(
   Config.map((o): Options => {
     const out: Record<string, unknown> = {}
-    for (const [key, value] of Object.entries(o)) if (value._tag === "Some") out[key] = value.value
+    for (const [key, value] of Object.entries(o)) if (value !== undefined) out[key] = value
     return out as Options
   })
 )

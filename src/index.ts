@@ -24,6 +24,13 @@ export * as Client from "./Client.ts"
 export * as Pipeline from "./Pipeline.ts"
 /** @since 0.1.0 */
 export * as Command from "./Command.ts"
+/**
+ * The one grammar for durations and sizes (options, `QUASIZERO_*`, the CLI)
+ * and the shared option validator.
+ *
+ * @since 0.2.0
+ */
+export * as Options from "./Options.ts"
 
 /**
  * The client's one error (`Client.ClientError`); its reasons and the

@@ -6,6 +6,8 @@
  * @internal
  */
 import { Command, Flag } from "effect/cli"
+import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
@@ -33,13 +35,29 @@ export const toJson = (response: Response.Response): string => {
   })
 }
 
+const parseAddress = (s: string) => {
+  const address = Parse.address(s)
+  if (address === undefined) throw new Error(`expected HOST:PORT, got ${s}`)
+  return address
+}
+
+// Falls back to QUASIZERO_ADDRESS, the variable NodeClient.layerConfig reads.
 const addressFlag = Flag.String("address").pipe(
-  Flag.withDescription("server address HOST:PORT (default 127.0.0.1:7701)"),
-  Flag.mapTryCatch((s) => {
-    const address = Parse.address(s)
-    if (address === undefined) throw new Error(`--address: expected HOST:PORT, got ${s}`)
-    return address
-  }, (e) => String((e as Error).message)),
+  Flag.withDescription("server address HOST:PORT (env QUASIZERO_ADDRESS; default 127.0.0.1:7701)"),
+  Flag.mapTryCatch(parseAddress, (e) => `--address: ${(e as Error).message}`),
+  Flag.withFallbackConfig(
+    Config.String("QUASIZERO_ADDRESS").pipe(
+      Config.mapEffect((s) =>
+        Effect.try({
+          try: () => parseAddress(s),
+          catch: (e) =>
+            new Config.ConfigError(
+              new ConfigProvider.SourceError({ message: `QUASIZERO_ADDRESS: ${(e as Error).message}` })
+            )
+        })
+      )
+    )
+  ),
   Flag.withDefault({ host: "127.0.0.1", port: 7701 })
 )
 

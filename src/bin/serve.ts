@@ -13,8 +13,10 @@
  * @internal
  */
 import { Command, Flag } from "effect/cli"
+import * as Config from "effect/Config"
 import * as Console from "effect/Console"
 import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -22,29 +24,43 @@ import * as NetAddress from "effect/net/NetAddress"
 import * as ChildProcess from "node:child_process"
 import * as Demo from "../Demo.ts"
 import * as NodeServer from "../node/NodeServer.ts"
+import * as Options from "../Options.ts"
 import * as Server from "../Server.ts"
 import { CommandFailed } from "./call.ts"
 import * as Parse from "./parse.ts"
 
-const durationFlag = (name: string, description: string) =>
+// Every flag falls back to the variable `Server.config` / `NodeServer.config`
+// read (`--timeout` to QUASIZERO_TIMEOUT, ...), in the same grammar (Options).
+const parsed = <A>(
+  name: string,
+  parse: (s: string) => A | undefined,
+  what: string,
+  fallback: Config.Config<A>
+) =>
   Flag.String(name).pipe(
-    Flag.withDescription(`${description} (e.g. 5s, 250ms, "1 minute"; 0 = off)`),
     Flag.mapTryCatch((s) => {
-      const ms = Parse.duration(s)
-      if (ms === undefined) throw new Error(`--${name}: not a duration: ${s}`)
-      return ms
+      const value = parse(s)
+      if (value === undefined) throw new Error(`--${name}: not ${what}: ${s}`)
+      return value
     }, (e) => String((e as Error).message)),
+    Flag.withFallbackConfig(fallback)
+  )
+
+const durationFlag = (name: string, env: string, description: string) =>
+  parsed(name, Parse.duration, "a duration", Config.map(Options.duration(env), Duration.toMillis)).pipe(
+    Flag.withDescription(`${description} (e.g. 5s, 1m30s, 250ms, 5000 = ms; 0 = off; env ${env})`),
     Flag.optional
   )
 
-const byteSizeFlag = (name: string, description: string) =>
-  Flag.String(name).pipe(
-    Flag.withDescription(`${description}; e.g. 16MiB, 65536`),
-    Flag.mapTryCatch((s) => {
-      const n = Parse.byteSize(s)
-      if (n === undefined) throw new Error(`--${name}: not a byte size: ${s}`)
-      return n
-    }, (e) => String((e as Error).message)),
+const byteSizeFlag = (name: string, env: string, description: string) =>
+  parsed(name, Parse.byteSize, "a byte size", Options.size(env)).pipe(
+    Flag.withDescription(`${description}; e.g. 16MiB, 64KB (1000s), 65536 (env ${env})`),
+    Flag.optional
+  )
+
+const countFlag = (name: string, env: string, description: string) =>
+  parsed(name, Parse.count, "a whole number", Options.count(env)).pipe(
+    Flag.withDescription(`${description} (env ${env})`),
     Flag.optional
   )
 
@@ -53,25 +69,40 @@ const some = <A>(o: { readonly _tag: "Some"; readonly value: A } | { readonly _t
 
 /** @since 0.1.0 */
 export const serve = Command.make("serve", {
-  host: Flag.String("host").pipe(Flag.withDescription("address to listen on"), Flag.withDefault("127.0.0.1")),
-  port: Flag.Int("port").pipe(Flag.withDescription("TCP port; 0 picks a free one"), Flag.withDefault(7701)),
-  timeout: durationFlag("timeout", "a started frame must complete, and a write drain, within this"),
-  idleTimeout: durationFlag("idle-timeout", "close connections idle for this long"),
-  maxFrameSize: byteSizeFlag("max-frame-size", "largest request frame"),
-  maxMetadataEntries: Flag.Int("max-metadata-entries").pipe(
-    Flag.withDescription("metadata entries per request (default 1024)"),
-    Flag.optional
+  host: Flag.String("host").pipe(
+    Flag.withFallbackConfig(Config.String("QUASIZERO_HOST")),
+    Flag.withDescription("address to listen on (env QUASIZERO_HOST)"),
+    Flag.withDefault("127.0.0.1")
   ),
-  maxMetadataBytes: byteSizeFlag("max-metadata-bytes", "metadata keys + values per request, default 1MiB"),
+  port: Flag.Int("port").pipe(
+    Flag.withFallbackConfig(NodeServer.portConfig),
+    Flag.withDescription("TCP port; 0 picks a free one (env QUASIZERO_PORT)"),
+    Flag.withDefault(7701)
+  ),
+  timeout: durationFlag(
+    "timeout",
+    "QUASIZERO_TIMEOUT",
+    "a started frame must complete, and a write drain, within this"
+  ),
+  idleTimeout: durationFlag("idle-timeout", "QUASIZERO_IDLE_TIMEOUT", "close connections idle for this long"),
+  maxFrameSize: byteSizeFlag("max-frame-size", "QUASIZERO_MAX_FRAME_SIZE", "largest request frame, default 16MiB"),
+  maxMetadataEntries: countFlag(
+    "max-metadata-entries",
+    "QUASIZERO_MAX_METADATA_ENTRIES",
+    "metadata entries per request (default 1024)"
+  ),
+  maxMetadataBytes: byteSizeFlag(
+    "max-metadata-bytes",
+    "QUASIZERO_MAX_METADATA_BYTES",
+    "metadata keys + values per request, default 1MiB"
+  ),
   maxBufferedBytes: byteSizeFlag(
     "max-buffered-bytes",
+    "QUASIZERO_MAX_BUFFERED_BYTES",
     "server-wide bytes in frames being received or handled and unsent replies, default 256MiB"
   ),
-  maxConnections: Flag.Int("max-connections").pipe(
-    Flag.withDescription("connections open at once (default 16384)"),
-    Flag.optional
-  ),
-  concurrency: Flag.Int("concurrency").pipe(Flag.withDescription("handlers run at once per connection"), Flag.optional),
+  maxConnections: countFlag("max-connections", "QUASIZERO_MAX_CONNECTIONS", "connections open at once (default 16384)"),
+  concurrency: countFlag("concurrency", "QUASIZERO_CONCURRENCY", "handlers run at once per connection"),
   workers: Flag.Int("workers").pipe(
     Flag.withDescription("processes serving the port, with SO_REUSEPORT (Linux); default 1"),
     Flag.filter((n) => n >= 1 && n <= 1024, (n) => `--workers: expected 1 to 1024, got ${n}`),

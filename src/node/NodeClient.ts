@@ -256,14 +256,15 @@ export const addressConfig: Config.Config<Options> = Config.String("QUASIZERO_AD
 
 /**
  * A `Client` layer configured from the environment: `QUASIZERO_ADDRESS` plus
- * `Client.config` (`QUASIZERO_POOL_MAX_CAP`, `QUASIZERO_REQUEST_TIMEOUT`, ...).
+ * `Client.config` (`QUASIZERO_POOL_MAX_CAP`, `QUASIZERO_REQUEST_TIMEOUT`, ...),
+ * durations and sizes in the grammar of `Options` (`2s`, `1m30s`, `16MiB`).
  *
  * @example
  * ```ts
  * import { Client, Request } from "quasizero"
  * import { NodeClient } from "quasizero/node"
  * import { Effect } from "effect"
- * // QUASIZERO_ADDRESS=127.0.0.1:7475 QUASIZERO_REQUEST_TIMEOUT="2 seconds"
+ * // QUASIZERO_ADDRESS=127.0.0.1:7475 QUASIZERO_REQUEST_TIMEOUT=2s QUASIZERO_MAX_FRAME_SIZE=4MiB
  * const program = Client.call(Request.makeUnsafe(1)).pipe(Effect.provide(NodeClient.layerConfig()))
  * ```
  *

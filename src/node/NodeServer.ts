@@ -9,12 +9,16 @@
  * @since 0.1.0
  */
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
+import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as SocketServer from "effect/socket/SocketServer"
+import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Tls from "node:tls"
+import * as Options_ from "../Options.ts"
 import * as Server from "../Server.ts"
 import * as NodeListener from "./NodeListener.ts"
 
@@ -125,3 +129,135 @@ const listener = (
     ),
     setup
   )
+
+// -----------------------------------------------------------------------------
+// config
+// -----------------------------------------------------------------------------
+
+/**
+ * Where to listen, as `layerConfig` reads it: `Options` plus the TLS key and
+ * certificate as files (PEM). With both files the listener is TLS.
+ *
+ * @example
+ * ```ts
+ * import { NodeServer } from "quasizero/node"
+ * const tls: NodeServer.ConfigOptions = { port: 7702, tlsKeyFile: "key.pem", tlsCertFile: "cert.pem" }
+ * ```
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ConfigOptions extends Options {
+  readonly tlsKeyFile?: string | undefined
+  readonly tlsCertFile?: string | undefined
+}
+
+const configError = (message: string, cause?: unknown) =>
+  new Config.ConfigError(new ConfigProvider.SourceError(cause === undefined ? { message } : { message, cause }))
+
+/**
+ * `QUASIZERO_PORT`: a TCP port, `0` for an ephemeral one (what
+ * `quasizero serve --port` takes).
+ *
+ * @example
+ * ```ts
+ * import { ConfigProvider, Effect } from "effect"
+ * import { NodeServer } from "quasizero/node"
+ * const provider = ConfigProvider.fromEnv({ env: { QUASIZERO_PORT: "7701" } })
+ * Effect.runSync(NodeServer.portConfig.parse(provider)) // 7701
+ * ```
+ *
+ * @since 0.2.0
+ * @category config
+ */
+export const portConfig: Config.Config<number> = Options_.count("QUASIZERO_PORT").pipe(
+  Config.mapEffect((port) =>
+    port <= 65535
+      ? Effect.succeed(port)
+      : Effect.fail(configError(`QUASIZERO_PORT: expected a port in [0, 65535], got ${port}`))
+  )
+)
+
+/**
+ * The listener from the environment, with the defaults of
+ * `quasizero serve`: `QUASIZERO_HOST` (default `127.0.0.1`) and
+ * `QUASIZERO_PORT` (default 7701; 0 = ephemeral), or `QUASIZERO_PATH` for
+ * a Unix socket (not with HOST or PORT); TLS when both
+ * `QUASIZERO_TLS_KEY_FILE` and `QUASIZERO_TLS_CERT_FILE` are set (one
+ * without the other is an error).
+ *
+ * @example
+ * ```ts
+ * import { ConfigProvider, Effect } from "effect"
+ * import { NodeServer } from "quasizero/node"
+ * const provider = ConfigProvider.fromEnv({ env: { QUASIZERO_HOST: "0.0.0.0", QUASIZERO_PORT: "7701" } })
+ * Effect.runSync(NodeServer.config.parse(provider)) // { host: "0.0.0.0", port: 7701 }
+ * ```
+ *
+ * @since 0.2.0
+ * @category config
+ */
+export const config: Config.Config<ConfigOptions> = Config.all({
+  host: Options_.optional(Config.String("QUASIZERO_HOST")),
+  port: Options_.optional(portConfig),
+  path: Options_.optional(Config.String("QUASIZERO_PATH")),
+  tlsKeyFile: Options_.optional(Config.String("QUASIZERO_TLS_KEY_FILE")),
+  tlsCertFile: Options_.optional(Config.String("QUASIZERO_TLS_CERT_FILE"))
+}).pipe(
+  Config.mapEffect(
+    ({ host, path, port, tlsCertFile, tlsKeyFile }): Effect.Effect<ConfigOptions, Config.ConfigError> => {
+      if ((tlsKeyFile === undefined) !== (tlsCertFile === undefined)) {
+        return Effect.fail(
+          configError("QUASIZERO_TLS_KEY_FILE and QUASIZERO_TLS_CERT_FILE go together: set both or neither")
+        )
+      }
+      const tls: ConfigOptions = tlsKeyFile === undefined ? {} : { tlsKeyFile, tlsCertFile }
+      if (path !== undefined) {
+        if (host !== undefined || port !== undefined) {
+          return Effect.fail(configError("QUASIZERO_PATH (a Unix socket) excludes QUASIZERO_HOST and QUASIZERO_PORT"))
+        }
+        if (path.length === 0) return Effect.fail(configError('QUASIZERO_PATH: expected a socket path, got ""'))
+        return Effect.succeed({ path, ...tls })
+      }
+      return Effect.succeed({ host: host ?? "127.0.0.1", port: port ?? 7701, ...tls })
+    }
+  )
+)
+
+const readPem = (variable: string, file: string) =>
+  Effect.try({
+    try: () => Fs.readFileSync(file),
+    catch: (cause) => configError(`${variable}: cannot read ${file}: ${(cause as Error).message}`, cause)
+  })
+
+/**
+ * A listener configured from the environment (`config`: `QUASIZERO_HOST`,
+ * `QUASIZERO_PORT`, `QUASIZERO_PATH`, `QUASIZERO_TLS_KEY_FILE`,
+ * `QUASIZERO_TLS_CERT_FILE`), as the client has `QUASIZERO_ADDRESS`. An
+ * unreadable key or certificate file is a `ConfigError` naming it.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { Handlers, Server } from "quasizero"
+ * import { NodeServer } from "quasizero/node"
+ * // QUASIZERO_HOST=0.0.0.0 QUASIZERO_PORT=7701 QUASIZERO_TIMEOUT=5s
+ * const ServerLive = Server.layerConfig().pipe(
+ *   Layer.provide(Handlers.layer({ 1: () => Effect.succeed("PONG") })),
+ *   Layer.provide(NodeServer.layerConfig())
+ * )
+ * ```
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Config.Wrap<ConfigOptions> = config
+): Layer.Layer<SocketServer.SocketServer, SocketServer.SocketServerError | Config.ConfigError> =>
+  Layer.unwrap(Effect.gen(function*() {
+    const { tlsCertFile, tlsKeyFile, ...where } = yield* Config.unwrap(options)
+    if (tlsKeyFile === undefined || tlsCertFile === undefined) return layer(where)
+    const key = yield* readPem("QUASIZERO_TLS_KEY_FILE", tlsKeyFile)
+    const cert = yield* readPem("QUASIZERO_TLS_CERT_FILE", tlsCertFile)
+    return layerTls({ ...where, key, cert })
+  }))
