@@ -44,7 +44,8 @@ import { ClientError, ConnectFailed, ConnectTimeout } from "./ClientError.ts"
 import { config, type Options, type ResolvedOptions, resolveOptions } from "./ClientOptions.ts"
 import * as ClientPool from "./ClientPool.ts"
 import * as Command from "./Command.ts"
-import { Dialer } from "./Dialer.ts"
+import { Dialer, type Dialers } from "./Dialer.ts"
+import * as Endpoints from "./Endpoints.ts"
 import type * as Request from "./Request.ts"
 import type * as Response from "./Response.ts"
 import type * as Wire from "./Wire.ts"
@@ -57,8 +58,30 @@ export {
    * @since 0.1.0
    * @category services
    */
-  Dialer
+  Dialer,
+  /**
+   * @since 0.2.0
+   * @category services
+   */
+  Dialers
 } from "./Dialer.ts"
+
+export * from "./Balancer.ts"
+
+export * from "./Resolver.ts"
+
+export {
+  /**
+   * @since 0.2.0
+   * @category models
+   */
+  type EndpointsOptions,
+  /**
+   * @since 0.2.0
+   * @category models
+   */
+  type EndpointStats
+} from "./Endpoints.ts"
 
 // -----------------------------------------------------------------------------
 // service
@@ -102,6 +125,8 @@ export interface Stats {
   readonly inflight: number
   /** Callers waiting for a connection. */
   readonly waiting: number
+  /** A multi-endpoint client's endpoints (the figures above are their sums). */
+  readonly endpoints?: ReadonlyArray<Endpoints.EndpointStats> | undefined
 }
 
 /**
@@ -147,6 +172,12 @@ export class Client extends Context.Service<Client, {
  * down), then serves calls. Closing the scope fails every pending call with
  * `PoolClosed` and closes every connection.
  *
+ * With `endpoints` (a list of addresses or a `Resolver`) it builds a
+ * multi-endpoint client instead, which needs `Dialers` (one `Dialer` per
+ * address: `NodeClient.layerDialers`): one pool per endpoint, a `balancer`,
+ * ejection of failing endpoints and discovery (see `EndpointsOptions`). It
+ * fails only when no endpoint can be opened; one that cannot starts ejected.
+ *
  * @example
  * ```ts
  * import { Client, Request } from "quasizero"
@@ -156,15 +187,24 @@ export class Client extends Context.Service<Client, {
  *   const client = yield* Client.make({ pool: { maxCap: 4 }, requestTimeout: "2 seconds" })
  *   return yield* client.call(Request.makeUnsafe(1))
  * }).pipe(Effect.scoped, Effect.provide(NodeClient.layerDialer({ host: "127.0.0.1", port: 7475 })))
+ *
+ * const many = Effect.gen(function*() {
+ *   const client = yield* Client.make({ endpoints: ["127.0.0.1:7475", "127.0.0.1:7476"] })
+ *   return yield* client.call(Request.makeUnsafe(1))
+ * }).pipe(Effect.scoped, Effect.provide(NodeClient.layerDialers))
  * ```
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make: (
-  options?: Options | undefined
-) => Effect.Effect<Client["Service"], ClientError, Scope.Scope | Dialer> = Effect.fn("Quasizero.Client.make")(
-  function*(options?: Options | undefined) {
+export const make: {
+  (options: Endpoints.EndpointsOptions): Effect.Effect<Client["Service"], ClientError, Scope.Scope | Dialers>
+  (options?: Options | undefined): Effect.Effect<Client["Service"], ClientError, Scope.Scope | Dialer>
+} = Effect.fn("Quasizero.Client.make")(
+  function*(options?: Options | Endpoints.EndpointsOptions | undefined) {
+    if (options !== undefined && "endpoints" in options && options.endpoints !== undefined) {
+      return yield* Endpoints.make(options as Endpoints.EndpointsOptions, build)
+    }
     const dialer = yield* Dialer
     const resolved = yield* resolveOptions(options, dialer.address)
     // `retry` also covers opening the first `pool.initialSize` connections, so
@@ -174,7 +214,7 @@ export const make: (
       ? build(dialer, resolved)
       : Effect.retry(build(dialer, resolved), { schedule: resolved.retry, while: (e) => !e.maybeProcessed })
   }
-)
+) as any
 
 const build = Effect.fnUntraced(
   function*(dialer: Dialer["Service"], resolved: ResolvedOptions) {
@@ -298,8 +338,11 @@ const build = Effect.fnUntraced(
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options?: Options | undefined): Layer.Layer<Client, ClientError, Dialer> =>
-  Layer.effect(Client)(make(options))
+export const layer: {
+  (options: Endpoints.EndpointsOptions): Layer.Layer<Client, ClientError, Dialers>
+  (options?: Options | undefined): Layer.Layer<Client, ClientError, Dialer>
+} = (options?: Options | undefined): Layer.Layer<Client, ClientError, any> =>
+  Layer.effect(Client)(make(options as Options))
 
 /**
  * The client as a layer reading its options from `Config` (default:

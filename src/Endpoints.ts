@@ -1,0 +1,430 @@
+/**
+ * The multi-endpoint client (`Client.make({ endpoints })`): one
+ * single-endpoint client (its own pool, today's semantics) per address, a
+ * `Balancer` choosing the endpoint of each call, health (ejection and
+ * probing) and discovery (a `Resolver` re-run on a schedule). Internal to
+ * `Client`; the options and stats are re-exported by it.
+ *
+ * Invariants:
+ * - an endpoint is `"up"` (a balancing candidate), `"ejected"` (out of the
+ *   candidates; one probe fiber sleeps the `health.eject` schedule and calls
+ *   `health.probe`, whose reply, error reply included, readmits it),
+ *   `"draining"` (gone from the resolver's answer: no new call, closed once
+ *   its in-flight calls are done) or `"closed"` (final);
+ * - a call that fails with a connect error, a closed connection or a request
+ *   timeout ejects its endpoint at once, so the next calls go elsewhere;
+ * - when no endpoint is up, calls go to the ejected ones in turn (they fail
+ *   fast with their connect error, or succeed and readmit the endpoint);
+ * - `retry` wraps the whole pick-and-call, so a call that failed with
+ *   `maybeProcessed: false` is retried on another endpoint (the failed one
+ *   was ejected); a call with `maybeProcessed: true` is never replayed.
+ *
+ * @since 0.2.0
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Metric from "effect/Metric"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
+import * as Balancer from "./Balancer.ts"
+import type { Client, ResponseBatch, Stats } from "./Client.ts"
+import { ClientError, ConnectFailed, InvalidOption, NoEndpoint } from "./ClientError.ts"
+import { type Options, type ResolvedOptions, resolveOptions } from "./ClientOptions.ts"
+import * as Command from "./Command.ts"
+import { type Dialer, Dialers } from "./Dialer.ts"
+import * as Request from "./Request.ts"
+import * as Resolver from "./Resolver.ts"
+
+/**
+ * Options of a multi-endpoint client: `Client.Options` (applied to each
+ * endpoint's pool; `retry` to the whole call, across endpoints) plus:
+ *
+ * - `endpoints`: the addresses (`host:port`), or a `Resolver`
+ *   (`Client.resolver`, `NodeResolver.dns`) re-run on its schedule;
+ * - `balancer`: `Client.leastInFlight` (default), `Client.roundRobin` or
+ *   `Client.keyAffinity(...)`;
+ * - `health.eject`: while an endpoint is ejected, the delays between its
+ *   probes (input: the last error). Default: 250 ms doubling up to 10 s,
+ *   jittered. A schedule that ends starts over after one second;
+ * - `health.probe`: the request a probe sends; any reply (an error reply
+ *   too) proves the endpoint alive. Default: code 0 with no payload (a Go
+ *   or quasizero server answers "unknown command code 0").
+ *
+ * @example
+ * ```ts
+ * import { Client } from "quasizero"
+ * import { Schedule } from "effect"
+ * const options: Client.EndpointsOptions = {
+ *   endpoints: ["10.0.0.1:7475", "10.0.0.2:7475", "10.0.0.3:7475"],
+ *   balancer: Client.keyAffinity({ metadata: "tenant" }),
+ *   health: { eject: Schedule.spaced("1 second") },
+ *   requestTimeout: "2 seconds",
+ *   retry: Schedule.recurs(2)
+ * }
+ * ```
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface EndpointsOptions extends Options {
+  readonly endpoints: ReadonlyArray<string> | Resolver.Resolver
+  readonly balancer?: Balancer.Balancer | undefined
+  readonly health?: {
+    readonly eject?: Schedule.Schedule<unknown, ClientError> | undefined
+    readonly probe?: Request.Request | undefined
+  } | undefined
+}
+
+/**
+ * One endpoint in `Client.stats` of a multi-endpoint client: its pool's
+ * `Stats` plus its health and counters.
+ *
+ * @example
+ * ```ts
+ * import { Client } from "quasizero"
+ * const up = (stats: Client.Stats) => (stats.endpoints ?? []).filter((e) => e.state === "up").length
+ * ```
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface EndpointStats extends Stats {
+  readonly address: string
+  readonly state: "up" | "ejected" | "draining"
+  /** Calls sent to this endpoint (pipelines count once), ever. */
+  readonly calls: number
+  /** Of those, calls that failed with a `ClientError`. */
+  readonly errors: number
+  /** Times it was ejected. */
+  readonly ejections: number
+}
+
+/**
+ * Default `health.eject`: 250 ms doubling up to 10 s, ±20 % jitter.
+ *
+ * @since 0.2.0
+ * @internal
+ */
+export const defaultEject: Schedule.Schedule<unknown, ClientError> = Schedule.exponential("250 millis", 2).pipe(
+  Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.seconds(10)))),
+  Schedule.jittered
+)
+
+const defaultProbe = Request.makeUnsafe(0)
+
+const callsTotal = Metric.counter("quasizero_client_calls_total", {
+  description: "Calls sent, per endpoint (pipelines count once)",
+  incremental: true
+})
+const errorsTotal = Metric.counter("quasizero_client_errors_total", {
+  description: "Calls failed with a ClientError, per endpoint",
+  incremental: true
+})
+const ejectionsTotal = Metric.counter("quasizero_client_ejections_total", {
+  description: "Endpoints ejected after a connect error, a broken connection or a request timeout",
+  incremental: true
+})
+
+/** Errors that say the endpoint, not the call, is the problem. */
+const ejects = (error: ClientError): boolean => {
+  const tag = error.reason._tag
+  return tag === "ConnectFailed" || tag === "ConnectTimeout" || tag === "ConnectionClosed"
+    || tag === "RequestTimeout"
+}
+
+type Service = Client["Service"]
+
+class Endpoint implements Balancer.Node {
+  readonly address: string
+  readonly client: Service
+  readonly scope: Scope.Closeable
+  state: "up" | "ejected" | "draining" | "closed" = "up"
+  inflight = 0
+  calls = 0
+  errors = 0
+  ejections = 0
+  /** Bumped on each ejection: a call that started before it cannot readmit. */
+  epoch = 0
+  readonly callsMetric: Metric.Metric<number, unknown>
+  readonly errorsMetric: Metric.Metric<number, unknown>
+  readonly ejectionsMetric: Metric.Metric<number, unknown>
+  constructor(address: string, client: Service, scope: Scope.Closeable) {
+    this.address = address
+    this.client = client
+    this.scope = scope
+    const attributes = { endpoint: address }
+    this.callsMetric = Metric.withAttributes(callsTotal, attributes)
+    this.errorsMetric = Metric.withAttributes(errorsTotal, attributes)
+    this.ejectionsMetric = Metric.withAttributes(ejectionsTotal, attributes)
+  }
+}
+
+/**
+ * Builds a multi-endpoint client; `build` is the single-endpoint client
+ * constructor (`Client.make` without `retry`).
+ *
+ * @since 0.2.0
+ * @internal
+ */
+export const make = Effect.fnUntraced(function*(
+  options: EndpointsOptions,
+  build: (dialer: Dialer["Service"], resolved: ResolvedOptions) => Effect.Effect<Service, ClientError, Scope.Scope>
+) {
+  const dialers = yield* Dialers
+  const source = options.endpoints
+  const label = Resolver.isResolver(source) ? "(resolved endpoints)" : source.join(",")
+  const resolved = yield* resolveOptions(options, label)
+  const invalid = (option: string, value: unknown, expected: string) =>
+    Effect.fail(
+      new ClientError({ reason: new InvalidOption({ address: label, option, value, expected, maybeProcessed: false }) })
+    )
+  if (!Resolver.isResolver(source) && (!Array.isArray(source) || source.some((a) => typeof a !== "string"))) {
+    return yield* invalid("endpoints", source, "an array of addresses or a Client.Resolver")
+  }
+  const balancer = options.balancer ?? Balancer.leastInFlight
+  if (!["LeastInFlight", "RoundRobin", "KeyAffinity"].includes((balancer as Balancer.Balancer)?._tag)) {
+    return yield* invalid("balancer", balancer, "a Client.Balancer")
+  }
+  const ejectSchedule = options.health?.eject ?? defaultEject
+  if (!Schedule.isSchedule(ejectSchedule)) return yield* invalid("health.eject", ejectSchedule, "a Schedule")
+  const probeRequest = options.health?.probe ?? defaultProbe
+  const perEndpoint: ResolvedOptions = { ...resolved, retry: undefined }
+  const floorless: ResolvedOptions = { ...perEndpoint, pool: { ...perEndpoint.pool, initialSize: 0 } }
+
+  const scope = yield* Scope.fork(yield* Effect.scope)
+  const services = yield* Effect.context<never>()
+  const endpoints = new Map<string, Endpoint>()
+  const picker = Balancer.makePicker<Endpoint>(balancer)
+  let fallback = 0
+
+  const resolveFailed = (cause: unknown) =>
+    new ClientError({ reason: new ConnectFailed({ address: label, cause, maybeProcessed: false }) })
+  const noEndpoint = Exit.fail(new ClientError({ reason: new NoEndpoint({ address: label, maybeProcessed: false }) }))
+
+  // -- health ----------------------------------------------------------------
+
+  const readmit = (endpoint: Endpoint) => {
+    if (endpoint.state !== "ejected") return
+    endpoint.state = "up"
+    picker.add(endpoint)
+  }
+
+  const probe = (endpoint: Endpoint, first: ClientError) =>
+    Effect.gen(function*() {
+      let error = first
+      let step = yield* Schedule.toStepWithSleep(ejectSchedule)
+      while (endpoint.state === "ejected") {
+        if (Exit.isFailure(yield* Effect.exit(step(error)))) {
+          yield* Effect.sleep(Duration.seconds(1))
+          step = yield* Schedule.toStepWithSleep(ejectSchedule)
+          continue
+        }
+        if (endpoint.state !== "ejected") return
+        const epoch = endpoint.epoch
+        const exit = yield* Effect.exit(endpoint.client.call(probeRequest))
+        if (Exit.isSuccess(exit)) {
+          if (endpoint.epoch === epoch) readmit(endpoint)
+          return
+        }
+        const failure = Cause.findErrorOption(exit.cause)
+        if (failure._tag === "Some") error = failure.value
+      }
+    })
+
+  const eject = (endpoint: Endpoint, error: ClientError): Effect.Effect<void> => {
+    if (endpoint.state !== "up") return Effect.void
+    endpoint.state = "ejected"
+    endpoint.ejections++
+    endpoint.epoch++
+    endpoint.ejectionsMetric.updateUnsafe(1, services)
+    picker.remove(endpoint)
+    return Effect.asVoid(Effect.forkIn(probe(endpoint, error), scope))
+  }
+
+  const close = (endpoint: Endpoint): Effect.Effect<void> => {
+    if (endpoint.state === "closed") return Effect.void
+    endpoint.state = "closed"
+    picker.remove(endpoint)
+    if (endpoints.get(endpoint.address) === endpoint) endpoints.delete(endpoint.address)
+    return Effect.asVoid(Effect.forkIn(Scope.close(endpoint.scope, Exit.void), scope))
+  }
+
+  // -- calls -----------------------------------------------------------------
+
+  const pick = (request: Request.Request | undefined): Endpoint | undefined => {
+    const endpoint = picker.pick(request)
+    if (endpoint !== undefined) return endpoint
+    // None up: try the ejected ones in turn.
+    const ejected: Array<Endpoint> = []
+    for (const e of endpoints.values()) if (e.state === "ejected") ejected.push(e)
+    if (ejected.length === 0) return undefined
+    return ejected[fallback++ % ejected.length]
+  }
+
+  const settle = (endpoint: Endpoint, epoch: number, exit: Exit.Exit<unknown, ClientError>): Effect.Effect<void> => {
+    endpoint.inflight--
+    let effect: Effect.Effect<void> = Effect.void
+    if (Exit.isSuccess(exit)) {
+      if (endpoint.state === "ejected" && endpoint.epoch === epoch) readmit(endpoint)
+    } else {
+      const error = Cause.findErrorOption(exit.cause)
+      if (error._tag === "Some") {
+        endpoint.errors++
+        endpoint.errorsMetric.updateUnsafe(1, services)
+        if (ejects(error.value)) effect = eject(endpoint, error.value)
+      }
+    }
+    if (endpoint.state === "draining" && endpoint.inflight === 0) return Effect.andThen(effect, close(endpoint))
+    return effect
+  }
+
+  const send = <A>(
+    request: Request.Request | undefined,
+    f: (client: Service) => Effect.Effect<A, ClientError>
+  ): Effect.Effect<A, ClientError> =>
+    Effect.suspend(() => {
+      const endpoint = pick(request)
+      if (endpoint === undefined) return noEndpoint
+      endpoint.inflight++
+      endpoint.calls++
+      endpoint.callsMetric.updateUnsafe(1, services)
+      const epoch = endpoint.epoch
+      return Effect.onExit(f(endpoint.client), (exit) => settle(endpoint, epoch, exit))
+    })
+
+  const callOnce = (request: Request.Request) => send(request, (client) => client.call(request))
+  const pipelineOnce = (requests: ReadonlyArray<Request.Request>): Effect.Effect<ResponseBatch, ClientError> =>
+    requests.length === 0 ? Effect.succeed([]) : send(requests[0], (client) => client.pipeline(requests))
+
+  const retryOptions = resolved.retry === undefined ? undefined : {
+    schedule: resolved.retry,
+    while: (error: ClientError) => !error.maybeProcessed
+  }
+  const call = retryOptions === undefined
+    ? callOnce
+    : (request: Request.Request) => Effect.retry(callOnce(request), retryOptions)
+  const pipeline = retryOptions === undefined
+    ? pipelineOnce
+    : (requests: ReadonlyArray<Request.Request>) => Effect.retry(pipelineOnce(requests), retryOptions)
+
+  // -- discovery -------------------------------------------------------------
+
+  // Opens one endpoint's pool. One whose first connections fail is added
+  // ejected (with no floor: its pool opens connections on demand), so that
+  // one server down does not fail the whole client.
+  const add = (address: string): Effect.Effect<ClientError | undefined> =>
+    Effect.gen(function*() {
+      const existing = endpoints.get(address)
+      if (existing !== undefined) {
+        if (existing.state === "draining") {
+          existing.state = "up"
+          picker.add(existing)
+        }
+        return undefined
+      }
+      const dialer = yield* dialers.dialer(address)
+      const endpointScope = yield* Scope.fork(scope)
+      const built = yield* Effect.exit(Scope.provide(build(dialer, perEndpoint), endpointScope))
+      let client: Service
+      let error: ClientError | undefined
+      if (Exit.isSuccess(built)) {
+        client = built.value
+      } else {
+        const failure = Cause.findErrorOption(built.cause)
+        if (failure._tag === "None") return yield* Effect.failCause(built.cause as Cause.Cause<never>)
+        error = failure.value
+        client = yield* Scope.provide(build(dialer, floorless), endpointScope)
+      }
+      if (endpoints.has(address)) {
+        yield* Scope.close(endpointScope, Exit.void)
+        return undefined
+      }
+      const endpoint = new Endpoint(address, client, endpointScope)
+      endpoints.set(address, endpoint)
+      picker.add(endpoint)
+      if (error !== undefined) yield* eject(endpoint, error)
+      return error
+    }).pipe(Effect.catch((error: ClientError) => Effect.succeed(error)))
+
+  const reconcile = (addresses: ReadonlyArray<string>) =>
+    Effect.gen(function*() {
+      const wanted = new Set(addresses)
+      for (const endpoint of Array.from(endpoints.values())) {
+        if (wanted.has(endpoint.address) || endpoint.state === "draining") continue
+        endpoint.state = "draining"
+        picker.remove(endpoint)
+        if (endpoint.inflight === 0) yield* close(endpoint)
+      }
+      return yield* Effect.forEach(wanted, add, { concurrency: "unbounded" })
+    })
+
+  yield* Scope.addFinalizer(
+    scope,
+    Effect.sync(() => {
+      for (const endpoint of endpoints.values()) endpoint.state = "closed"
+      picker.nodes.length = 0
+    })
+  )
+
+  const resolver = Resolver.isResolver(source) ? source : Resolver.staticResolver(source)
+  const first = yield* Effect.mapError(resolver.resolve, resolveFailed)
+  const errors = yield* Effect.onError(reconcile(first), () => Scope.close(scope, Exit.void))
+  const firstError = errors.find((e) => e !== undefined)
+  if (firstError !== undefined && errors.every((e) => e !== undefined)) {
+    yield* Scope.close(scope, Exit.void)
+    return yield* Effect.fail(firstError)
+  }
+  if (Resolver.isResolver(source)) {
+    yield* Effect.forkIn(
+      Effect.gen(function*() {
+        const step = yield* Schedule.toStepWithSleep(resolver.schedule)
+        while (true) {
+          if (Exit.isFailure(yield* Effect.exit(step(undefined)))) return
+          const exit = yield* Effect.exit(resolver.resolve)
+          if (Exit.isSuccess(exit)) yield* reconcile(exit.value)
+          else yield* Effect.logDebug("quasizero: endpoint resolution failed", exit.cause)
+        }
+      }),
+      scope
+    )
+  }
+
+  const service: Service = {
+    address: label,
+    call,
+    pipeline,
+    run: (command, ...[input, metadata]) =>
+      Effect.flatMap(
+        Command.request(command, input as Command.Input<typeof command>, metadata),
+        (request) => Effect.flatMap(call(request), (response) => Command.decodeResponse(command, response))
+      ),
+    stats: Effect.gen(function*() {
+      let open = 0
+      let idle = 0
+      let inflight = 0
+      let waiting = 0
+      const list: Array<EndpointStats> = []
+      for (const endpoint of Array.from(endpoints.values())) {
+        if (endpoint.state === "closed") continue
+        const s = yield* endpoint.client.stats
+        open += s.open
+        idle += s.idle
+        inflight += s.inflight
+        waiting += s.waiting
+        list.push({
+          ...s,
+          address: endpoint.address,
+          state: endpoint.state,
+          calls: endpoint.calls,
+          errors: endpoint.errors,
+          ejections: endpoint.ejections
+        })
+      }
+      return { open, idle, inflight, waiting, endpoints: list }
+    })
+  }
+  return service
+})
