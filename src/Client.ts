@@ -43,6 +43,7 @@ import * as ClientConnection from "./ClientConnection.ts"
 import { ClientError, ConnectFailed, ConnectTimeout } from "./ClientError.ts"
 import { config, type Options, type ResolvedOptions, resolveOptions } from "./ClientOptions.ts"
 import * as ClientPool from "./ClientPool.ts"
+import * as ClientTracing from "./ClientTracing.ts"
 import * as Command from "./Command.ts"
 import { Dialer, type Dialers } from "./Dialer.ts"
 import * as Endpoints from "./Endpoints.ts"
@@ -69,6 +70,14 @@ export {
 export * from "./Balancer.ts"
 
 export * from "./Resolver.ts"
+
+export {
+  /**
+   * @since 0.2.0
+   * @category models
+   */
+  type TracingOptions
+} from "./ClientTracing.ts"
 
 export {
   /**
@@ -199,9 +208,11 @@ export class Client extends Context.Service<Client, {
  */
 export const make: {
   (options: Endpoints.EndpointsOptions): Effect.Effect<Client["Service"], ClientError, Scope.Scope | Dialers>
-  (options?: Options | undefined): Effect.Effect<Client["Service"], ClientError, Scope.Scope | Dialer>
+  (
+    options?: (Options & ClientTracing.TracingOptions) | undefined
+  ): Effect.Effect<Client["Service"], ClientError, Scope.Scope | Dialer>
 } = Effect.fn("Quasizero.Client.make")(
-  function*(options?: Options | Endpoints.EndpointsOptions | undefined) {
+  function*(options?: (Options & ClientTracing.TracingOptions) | Endpoints.EndpointsOptions | undefined) {
     if (options !== undefined && "endpoints" in options && options.endpoints !== undefined) {
       return yield* Endpoints.make(options as Endpoints.EndpointsOptions, build)
     }
@@ -210,11 +221,30 @@ export const make: {
     // `retry` also covers opening the first `pool.initialSize` connections, so
     // a client may start before its server (every connect error has
     // `maybeProcessed: false`); each attempt builds a fresh pool.
-    return yield* resolved.retry === undefined
+    const client = yield* resolved.retry === undefined
       ? build(dialer, resolved)
       : Effect.retry(build(dialer, resolved), { schedule: resolved.retry, while: (e) => !e.maybeProcessed })
+    return traced(client, options)
   }
 ) as any
+
+// The client with trace propagation / client spans around `call` and
+// `pipeline` (see `TracingOptions`); `run` goes through the traced `call`.
+const traced = (client: Client["Service"], options: ClientTracing.TracingOptions | undefined): Client["Service"] => {
+  const wrapped = ClientTracing.wrap(client.address, options, client.call, client.pipeline)
+  if (wrapped.call === client.call) return client
+  const call = wrapped.call
+  return Client.of({
+    ...client,
+    call,
+    pipeline: wrapped.pipeline,
+    run: (command, ...[input, metadata]) =>
+      Effect.flatMap(
+        Command.request(command, input as Command.Input<typeof command>, metadata),
+        (request) => Effect.flatMap(call(request), (response) => Command.decodeResponse(command, response))
+      )
+  })
+}
 
 const build = Effect.fnUntraced(
   function*(dialer: Dialer["Service"], resolved: ResolvedOptions) {
@@ -340,7 +370,7 @@ const build = Effect.fnUntraced(
  */
 export const layer: {
   (options: Endpoints.EndpointsOptions): Layer.Layer<Client, ClientError, Dialers>
-  (options?: Options | undefined): Layer.Layer<Client, ClientError, Dialer>
+  (options?: (Options & ClientTracing.TracingOptions) | undefined): Layer.Layer<Client, ClientError, Dialer>
 } = (options?: Options | undefined): Layer.Layer<Client, ClientError, any> =>
   Layer.effect(Client)(make(options as Options))
 

@@ -33,6 +33,7 @@ import * as Balancer from "./Balancer.ts"
 import type { Client, ResponseBatch, Stats } from "./Client.ts"
 import { ClientError, ConnectFailed, InvalidOption, NoEndpoint } from "./ClientError.ts"
 import { type Options, type ResolvedOptions, resolveOptions } from "./ClientOptions.ts"
+import * as ClientTracing from "./ClientTracing.ts"
 import * as Command from "./Command.ts"
 import { type Dialer, Dialers } from "./Dialer.ts"
 import * as Request from "./Request.ts"
@@ -69,7 +70,7 @@ import * as Resolver from "./Resolver.ts"
  * @since 0.2.0
  * @category models
  */
-export interface EndpointsOptions extends Options {
+export interface EndpointsOptions extends Options, ClientTracing.TracingOptions {
   readonly endpoints: ReadonlyArray<string> | Resolver.Resolver
   readonly balancer?: Balancer.Balancer | undefined
   readonly health?: {
@@ -342,6 +343,9 @@ export const make = Effect.fnUntraced(function*(
         yield* Scope.close(endpointScope, Exit.void)
         return undefined
       }
+      // Traced per endpoint: each attempt is a span naming its endpoint.
+      const wrapped = ClientTracing.wrap(address, options, client.call, client.pipeline)
+      if (wrapped.call !== client.call) client = { ...client, call: wrapped.call, pipeline: wrapped.pipeline }
       const endpoint = new Endpoint(address, client, endpointScope)
       endpoints.set(address, endpoint)
       picker.add(endpoint)

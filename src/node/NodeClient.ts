@@ -114,18 +114,18 @@ export const make = (options: Options): Effect.Effect<Client.Dialer["Service"], 
  * @category layers
  */
 export const layer = (
-  options: (Options & Client.Options) | Client.EndpointsOptions
+  options: (Options & Client.Options & Client.TracingOptions) | Client.EndpointsOptions
 ): Layer.Layer<Client.Client, Client.ClientError> => {
   if ("endpoints" in options && options.endpoints !== undefined) {
     return Client.layer(options).pipe(Layer.provide(layerDialers))
   }
-  const [clientOptions, where] = splitClientOptions(options as Options & Client.Options)
+  const [clientOptions, where] = splitClientOptions(options as Options & Client.Options & Client.TracingOptions)
   return Client.layer(clientOptions).pipe(Layer.provide(layerDialer(where)))
 }
 
 // The keys of `Client.Options` (from its defaults table, so a new client
 // option needs no change here), apart from where and how to connect.
-const clientKeys = new Set(Object.keys(Client.defaults))
+const clientKeys = new Set([...Object.keys(Client.defaults), "tracing"])
 const splitClientOptions = <O extends object>(options: O & Client.Options): [Client.Options, O] => {
   const client: Record<string, unknown> = {}
   const rest: Record<string, unknown> = {}

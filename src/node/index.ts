@@ -10,3 +10,5 @@ export * as NodeServer from "./NodeServer.ts"
 export * as NodeClient from "./NodeClient.ts"
 /** @since 0.2.0 */
 export * as NodeResolver from "./NodeResolver.ts"
+/** @since 0.2.0 */
+export * as NodeMetrics from "./NodeMetrics.ts"
