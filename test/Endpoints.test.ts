@@ -4,10 +4,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
 import * as Schedule from "effect/Schedule"
 import { TestClock } from "effect/testing"
 import * as Client from "../src/Client.ts"
 import * as Demo from "../src/Demo.ts"
+import * as Endpoints from "../src/Endpoints.ts"
 import type * as Handlers from "../src/Handlers.ts"
 import * as NodeClient from "../src/node/NodeClient.ts"
 import * as Request from "../src/Request.ts"
@@ -62,6 +64,13 @@ describe("Client.make({ endpoints })", () => {
         servers.map((s) => [s.address, "up", 10, 0])
       )
       expect(stats.open).toBe(3)
+      // The per-endpoint counters (client.stats flushed them).
+      const calls = yield* Metric.value(
+        Metric.withAttributes(Endpoints.callsTotal, {
+          endpoint: servers[0]!.address
+        })
+      )
+      expect(calls.count).toBe(10)
     }).pipe(Effect.scoped, Effect.provide(NodeClient.layerDialers)))
 
   it.live("least-in-flight under 64 callers reaches every endpoint", () =>
@@ -88,6 +97,12 @@ describe("Client.make({ endpoints })", () => {
       expect(up.seen.count).toBe(10)
       const stats = yield* client.stats
       expect(stats.endpoints?.map((e) => e.state)).toEqual(["ejected", "up"])
+      const ejections = yield* Metric.value(
+        Metric.withAttributes(Endpoints.ejectionsTotal, {
+          endpoint: down.address
+        })
+      )
+      expect(ejections.count).toBe(1)
       const error = yield* Effect.flip(
         Client.make({ endpoints: Client.resolver(Effect.succeed([])) }).pipe(
           Effect.flatMap((c) => c.call(echo("x")))
