@@ -363,6 +363,10 @@ const build = Effect.fnUntraced(
  * const ClientLive = Client.layer({ requestTimeout: "5 seconds" }).pipe(
  *   Layer.provide(NodeClient.layerDialer({ host: "127.0.0.1", port: 7475 }))
  * )
+ * // several endpoints: needs `Dialers` instead
+ * const ClusterLive = Client.layer({ endpoints: ["10.0.0.1:7475", "10.0.0.2:7475"] }).pipe(
+ *   Layer.provide(NodeClient.layerDialers)
+ * )
  * ```
  *
  * @since 0.1.0
