@@ -47,6 +47,7 @@ import * as ClientTracing from "./ClientTracing.ts"
 import * as Command from "./Command.ts"
 import { Dialer, type Dialers } from "./Dialer.ts"
 import * as Endpoints from "./Endpoints.ts"
+import type * as EndpointsOptions from "./EndpointsOptions.ts"
 import type * as Request from "./Request.ts"
 import type * as Response from "./Response.ts"
 import type * as Wire from "./Wire.ts"
@@ -90,7 +91,7 @@ export {
    * @category models
    */
   type EndpointStats
-} from "./Endpoints.ts"
+} from "./EndpointsOptions.ts"
 
 // -----------------------------------------------------------------------------
 // service
@@ -135,7 +136,7 @@ export interface Stats {
   /** Callers waiting for a connection. */
   readonly waiting: number
   /** A multi-endpoint client's endpoints (the figures above are their sums). */
-  readonly endpoints?: ReadonlyArray<Endpoints.EndpointStats> | undefined
+  readonly endpoints?: ReadonlyArray<EndpointsOptions.EndpointStats> | undefined
 }
 
 /**
@@ -207,14 +208,14 @@ export class Client extends Context.Service<Client, {
  * @category constructors
  */
 export const make: {
-  (options: Endpoints.EndpointsOptions): Effect.Effect<Client["Service"], ClientError, Scope.Scope | Dialers>
+  (options: EndpointsOptions.EndpointsOptions): Effect.Effect<Client["Service"], ClientError, Scope.Scope | Dialers>
   (
     options?: (Options & ClientTracing.TracingOptions) | undefined
   ): Effect.Effect<Client["Service"], ClientError, Scope.Scope | Dialer>
 } = Effect.fn("Quasizero.Client.make")(
-  function*(options?: (Options & ClientTracing.TracingOptions) | Endpoints.EndpointsOptions | undefined) {
+  function*(options?: (Options & ClientTracing.TracingOptions) | EndpointsOptions.EndpointsOptions | undefined) {
     if (options !== undefined && "endpoints" in options && options.endpoints !== undefined) {
-      return yield* Endpoints.make(options as Endpoints.EndpointsOptions, build)
+      return yield* Endpoints.make(options as EndpointsOptions.EndpointsOptions, build)
     }
     const dialer = yield* Dialer
     const resolved = yield* resolveOptions(options, dialer.address)
@@ -373,7 +374,7 @@ const build = Effect.fnUntraced(
  * @category layers
  */
 export const layer: {
-  (options: Endpoints.EndpointsOptions): Layer.Layer<Client, ClientError, Dialers>
+  (options: EndpointsOptions.EndpointsOptions): Layer.Layer<Client, ClientError, Dialers>
   (options?: (Options & ClientTracing.TracingOptions) | undefined): Layer.Layer<Client, ClientError, Dialer>
 } = (options?: Options | undefined): Layer.Layer<Client, ClientError, any> =>
   Layer.effect(Client)(make(options as Options))

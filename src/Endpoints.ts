@@ -31,91 +31,15 @@ import * as Metric from "effect/Metric"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Balancer from "./Balancer.ts"
-import type { Client, ResponseBatch, Stats } from "./Client.ts"
-import { ClientError, ConnectFailed, InvalidOption, NoEndpoint } from "./ClientError.ts"
-import { type Options, type ResolvedOptions, resolveOptions } from "./ClientOptions.ts"
+import type { Client, ResponseBatch } from "./Client.ts"
+import { ClientError, ConnectFailed, NoEndpoint } from "./ClientError.ts"
+import type { ResolvedOptions } from "./ClientOptions.ts"
 import * as ClientTracing from "./ClientTracing.ts"
 import * as Command from "./Command.ts"
 import { type Dialer, Dialers } from "./Dialer.ts"
-import * as Request from "./Request.ts"
+import { type EndpointsOptions, type EndpointStats, resolveEndpointsOptions } from "./EndpointsOptions.ts"
+import type * as Request from "./Request.ts"
 import * as Resolver from "./Resolver.ts"
-
-/**
- * Options of a multi-endpoint client: `Client.Options` (applied to each
- * endpoint's pool; `retry` to the whole call, across endpoints) plus:
- *
- * - `endpoints`: the addresses (`host:port`), or a `Resolver`
- *   (`Client.resolver`, `NodeResolver.dns`) re-run on its schedule;
- * - `balancer`: `Client.leastInFlight` (default), `Client.roundRobin` or
- *   `Client.keyAffinity(...)`;
- * - `health.eject`: while an endpoint is ejected, the delays between its
- *   probes (input: the last error). Default: 250 ms doubling up to 10 s,
- *   jittered. A schedule that ends starts over after one second;
- * - `health.probe`: the request a probe sends; any reply (an error reply
- *   too) proves the endpoint alive. Default: code 0 with no payload (a Go
- *   or quasizero server answers "unknown command code 0").
- *
- * @example
- * ```ts
- * import { Client } from "quasizero"
- * import { Schedule } from "effect"
- * const options: Client.EndpointsOptions = {
- *   endpoints: ["10.0.0.1:7475", "10.0.0.2:7475", "10.0.0.3:7475"],
- *   balancer: Client.keyAffinity({ metadata: "tenant" }),
- *   health: { eject: Schedule.spaced("1 second") },
- *   requestTimeout: "2 seconds",
- *   retry: Schedule.recurs(2)
- * }
- * ```
- *
- * @since 0.2.0
- * @category models
- */
-export interface EndpointsOptions extends Options, ClientTracing.TracingOptions {
-  readonly endpoints: ReadonlyArray<string> | Resolver.Resolver
-  readonly balancer?: Balancer.Balancer | undefined
-  readonly health?: {
-    readonly eject?: Schedule.Schedule<unknown, ClientError> | undefined
-    readonly probe?: Request.Request | undefined
-  } | undefined
-}
-
-/**
- * One endpoint in `Client.stats` of a multi-endpoint client: its pool's
- * `Stats` plus its health and counters.
- *
- * @example
- * ```ts
- * import { Client } from "quasizero"
- * const up = (stats: Client.Stats) => (stats.endpoints ?? []).filter((e) => e.state === "up").length
- * ```
- *
- * @since 0.2.0
- * @category models
- */
-export interface EndpointStats extends Stats {
-  readonly address: string
-  readonly state: "up" | "ejected" | "draining"
-  /** Calls sent to this endpoint (pipelines count once), ever. */
-  readonly calls: number
-  /** Of those, calls that failed with a `ClientError`. */
-  readonly errors: number
-  /** Times it was ejected. */
-  readonly ejections: number
-}
-
-/**
- * Default `health.eject`: 250 ms doubling up to 10 s, ±20 % jitter.
- *
- * @since 0.2.0
- * @internal
- */
-export const defaultEject: Schedule.Schedule<unknown, ClientError> = Schedule.exponential("250 millis", 2).pipe(
-  Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.seconds(10)))),
-  Schedule.jittered
-)
-
-const defaultProbe = Request.makeUnsafe(0)
 
 /** @since 0.2.0 @internal */
 export const callsTotal = Metric.counter("quasizero_client_calls_total", {
@@ -198,21 +122,7 @@ export const make = Effect.fnUntraced(function*(
   const dialers = yield* Dialers
   const source = options.endpoints
   const label = Resolver.isResolver(source) ? "(resolved endpoints)" : source.join(",")
-  const resolved = yield* resolveOptions(options, label)
-  const invalid = (option: string, value: unknown, expected: string) =>
-    Effect.fail(
-      new ClientError({ reason: new InvalidOption({ address: label, option, value, expected, maybeProcessed: false }) })
-    )
-  if (!Resolver.isResolver(source) && (!Array.isArray(source) || source.some((a) => typeof a !== "string"))) {
-    return yield* invalid("endpoints", source, "an array of addresses or a Client.Resolver")
-  }
-  const balancer = options.balancer ?? Balancer.leastInFlight
-  if (!["LeastInFlight", "RoundRobin", "KeyAffinity"].includes((balancer as Balancer.Balancer)?._tag)) {
-    return yield* invalid("balancer", balancer, "a Client.Balancer")
-  }
-  const ejectSchedule = options.health?.eject ?? defaultEject
-  if (!Schedule.isSchedule(ejectSchedule)) return yield* invalid("health.eject", ejectSchedule, "a Schedule")
-  const probeRequest = options.health?.probe ?? defaultProbe
+  const { balancer, ejectSchedule, probeRequest, resolved } = yield* resolveEndpointsOptions(options, label)
   const perEndpoint: ResolvedOptions = { ...resolved, retry: undefined }
   const floorless: ResolvedOptions = { ...perEndpoint, pool: { ...perEndpoint.pool, initialSize: 0 } }
 
