@@ -30,6 +30,7 @@ import * as Exit from "effect/Exit"
 import * as Metric from "effect/Metric"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
+import * as Tracer from "effect/Tracer"
 import * as Balancer from "./Balancer.ts"
 import type { Client, ResponseBatch } from "./Client.ts"
 import { ClientError, ConnectFailed, NoEndpoint } from "./ClientError.ts"
@@ -173,7 +174,10 @@ export const make = Effect.fnUntraced(function*(
     endpoint.epoch++
     endpoint.ejectionsMetric.updateUnsafe(1, services)
     picker.remove(endpoint)
-    return Effect.asVoid(Effect.forkIn(probe(endpoint, error), scope))
+    // A probe belongs to no caller's trace (its fiber would inherit `make`'s span).
+    return Effect.asVoid(
+      Effect.forkIn(Effect.provideService(probe(endpoint, error), Tracer.DisablePropagation, true), scope)
+    )
   }
 
   const close = (endpoint: Endpoint): Effect.Effect<void> => {
