@@ -113,6 +113,33 @@ describe("Client.make({ endpoints })", () => {
       expect(all.reason._tag).toBe("ConnectFailed")
     }).pipe(Effect.scoped, Effect.provide(NodeClient.layerDialers)))
 
+  it.live("a call that failed unsent (maybeProcessed: false) is retried on another endpoint", () =>
+    Effect.gen(function*() {
+      const [a, b] = [yield* counting, yield* counting]
+      const client = yield* Client.make({
+        endpoints: [a.address, b.address],
+        balancer: Client.roundRobin,
+        health: { eject: Schedule.spaced("1 hour") },
+        retry: Schedule.recurs(2)
+      })
+      yield* client.call(echo("warm a"))
+      yield* client.call(echo("warm b"))
+      yield* a.close
+      // a's connection closes; the next call routed to a redials, fails to
+      // connect (not sent), ejects a and is retried on b.
+      let open = 1
+      for (let i = 0; i < 1000 && open > 0; i++) {
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 5)))
+        open = (yield* client.stats).endpoints![0]!.open
+      }
+      expect(open).toBe(0)
+      for (let i = 0; i < 10; i++) expect(Response.text(yield* client.call(echo(`x${i}`)))).toBe(`x${i}`)
+      expect([a.seen.count, b.seen.count]).toEqual([1, 11])
+      const stats = yield* client.stats
+      expect(stats.endpoints?.map((e) => e.state)).toEqual(["ejected", "up"])
+      expect(stats.endpoints![0]!.errors).toBeGreaterThanOrEqual(1)
+    }).pipe(Effect.scoped, Effect.provide(NodeClient.layerDialers)))
+
   it.effect("discovery: endpoints added and removed under load on the resolver's TestClock schedule", () =>
     Effect.gen(function*() {
       const [a, b, c] = [yield* counting, yield* counting, yield* counting]
