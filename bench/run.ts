@@ -13,6 +13,10 @@
 //   WORKLOADS=seq,pipe100 DURATION=5000 npm run bench
 //   npm run bench -- --external other=127.0.0.1:7701   add any server speaking the wire
 //
+// "ours ×3 endpoints" runs conc64 with one multi-endpoint client
+// (`Client.make({ endpoints })`) over three of our servers, all pinned to the
+// server core: the balancing overhead against "ours", not more capacity.
+//
 // Env: WORKLOADS, CONTENDERS, DURATION (ms, default 3000), WARMUP (ms, default
 // 5000: Node's JIT is still compiling 1–3 s in), RUNS (default 1).
 import * as ChildProcess from "node:child_process"
@@ -35,6 +39,10 @@ interface Contender {
   readonly server: string | { readonly external: string }
   /** A client in bench/clients/, or `go` (qz-bench). */
   readonly client: string
+  /** Servers to start (the client gets their addresses, comma-separated); default 1. */
+  readonly replicas?: number
+  /** The workloads it runs (default: all). */
+  readonly only?: ReadonlyArray<string>
 }
 
 const clients = new Set(Fs.readdirSync(`${here}clients`).map((f) => f.replace(/\.ts$/, "")))
@@ -43,6 +51,10 @@ const contenders: Array<Contender> = [
   ...(clients.has("quasizero") ? [{ name: "ours", server: "quasizero", client: "quasizero" }] : []),
   { name: "our server", server: "quasizero", client: "baseline" },
   ...(clients.has("quasizero") ? [{ name: "our client", server: "baseline", client: "quasizero" }] : []),
+  // One multi-endpoint client over three of our servers (all on the server core).
+  ...(clients.has("quasizero")
+    ? [{ name: "ours ×3 endpoints", server: "quasizero", client: "quasizero", replicas: 3, only: ["conc64"] }]
+    : []),
   ...(Go.available
     ? [
       { name: "go", server: "go", client: "baseline" },
@@ -161,11 +173,27 @@ const runGoClient = (address: string, name: string) =>
 type Row = Result & { readonly serverCpuUs: number | undefined; readonly clientCpuUs?: number }
 
 const measure = async (contender: Contender, workload: string): Promise<Row> => {
+  if ((contender.replicas ?? 1) > 1) return measureReplicas(contender, workload)
   const server = typeof contender.server === "string" ? await startServer(contender.server) : undefined
   const address = server?.address ?? (contender.server as { external: string }).external
   server?.markStart()
   const result = await runClient(contender.client, address, workload).finally(() => server?.stop())
   const cpu = await server?.stopped
+  return { ...result, serverCpuUs: cpu === undefined ? undefined : Math.round((cpu / result.total) * 100) / 100 }
+}
+
+// Several servers, one client over all of them; server CPU is their sum.
+const measureReplicas = async (contender: Contender, workload: string): Promise<Row> => {
+  const servers = await Promise.all(
+    Array.from({ length: contender.replicas! }, () => startServer(contender.server as string))
+  )
+  for (const server of servers) server.markStart()
+  const addresses = servers.map((server) => server.address).join(",")
+  const result = await runClient(contender.client, addresses, workload).finally(() => {
+    for (const server of servers) server.stop()
+  })
+  const cpus = await Promise.all(servers.map((server) => server.stopped))
+  const cpu = cpus.some((c) => c === undefined) ? undefined : cpus.reduce((a, b) => a! + b!, 0)
   return { ...result, serverCpuUs: cpu === undefined ? undefined : Math.round((cpu / result.total) * 100) / 100 }
 }
 
@@ -192,6 +220,7 @@ const main = async () => {
     if (runs > 1) console.error(`# round ${r + 1} of ${runs}`)
     for (const workload of workloadNames) {
       for (const contender of chosen) {
+        if (contender.only !== undefined && !contender.only.includes(workload)) continue
         const result = await measure(contender, workload)
         const key = `${workload}\u0000${contender.name}`
         results.set(key, [...(results.get(key) ?? []), result])
@@ -208,7 +237,8 @@ const main = async () => {
   const rows: Array<Row & { readonly contender: string }> = []
   for (const workload of workloadNames) {
     for (const contender of chosen) {
-      const rounds = results.get(`${workload}\u0000${contender.name}`)!
+      const rounds = results.get(`${workload}\u0000${contender.name}`)
+      if (rounds === undefined) continue
       const best = rounds.find((x) => x.rps === median(rounds.map((y) => y.rps)))!
       rows.push({ ...best, contender: contender.name })
     }

@@ -43,8 +43,11 @@ import * as ClientConnection from "./ClientConnection.ts"
 import { ClientError, ConnectFailed, ConnectTimeout } from "./ClientError.ts"
 import { config, type Options, type ResolvedOptions, resolveOptions } from "./ClientOptions.ts"
 import * as ClientPool from "./ClientPool.ts"
+import * as ClientTracing from "./ClientTracing.ts"
 import * as Command from "./Command.ts"
-import { Dialer } from "./Dialer.ts"
+import { Dialer, type Dialers } from "./Dialer.ts"
+import * as Endpoints from "./Endpoints.ts"
+import type * as EndpointsOptions from "./EndpointsOptions.ts"
 import type * as Request from "./Request.ts"
 import type * as Response from "./Response.ts"
 import type * as Wire from "./Wire.ts"
@@ -57,8 +60,38 @@ export {
    * @since 0.1.0
    * @category services
    */
-  Dialer
+  Dialer,
+  /**
+   * @since 0.2.0
+   * @category services
+   */
+  Dialers
 } from "./Dialer.ts"
+
+export * from "./Balancer.ts"
+
+export * from "./Resolver.ts"
+
+export {
+  /**
+   * @since 0.2.0
+   * @category models
+   */
+  type TracingOptions
+} from "./ClientTracing.ts"
+
+export {
+  /**
+   * @since 0.2.0
+   * @category models
+   */
+  type EndpointsOptions,
+  /**
+   * @since 0.2.0
+   * @category models
+   */
+  type EndpointStats
+} from "./EndpointsOptions.ts"
 
 // -----------------------------------------------------------------------------
 // service
@@ -102,6 +135,8 @@ export interface Stats {
   readonly inflight: number
   /** Callers waiting for a connection. */
   readonly waiting: number
+  /** A multi-endpoint client's endpoints (the figures above are their sums). */
+  readonly endpoints?: ReadonlyArray<EndpointsOptions.EndpointStats> | undefined
 }
 
 /**
@@ -147,6 +182,12 @@ export class Client extends Context.Service<Client, {
  * down), then serves calls. Closing the scope fails every pending call with
  * `PoolClosed` and closes every connection.
  *
+ * With `endpoints` (a list of addresses or a `Resolver`) it builds a
+ * multi-endpoint client instead, which needs `Dialers` (one `Dialer` per
+ * address: `NodeClient.layerDialers`): one pool per endpoint, a `balancer`,
+ * ejection of failing endpoints and discovery (see `EndpointsOptions`). It
+ * fails only when no endpoint can be opened; one that cannot starts ejected.
+ *
  * @example
  * ```ts
  * import { Client, Request } from "quasizero"
@@ -156,25 +197,55 @@ export class Client extends Context.Service<Client, {
  *   const client = yield* Client.make({ pool: { maxCap: 4 }, requestTimeout: "2 seconds" })
  *   return yield* client.call(Request.makeUnsafe(1))
  * }).pipe(Effect.scoped, Effect.provide(NodeClient.layerDialer({ host: "127.0.0.1", port: 7475 })))
+ *
+ * const many = Effect.gen(function*() {
+ *   const client = yield* Client.make({ endpoints: ["127.0.0.1:7475", "127.0.0.1:7476"] })
+ *   return yield* client.call(Request.makeUnsafe(1))
+ * }).pipe(Effect.scoped, Effect.provide(NodeClient.layerDialers))
  * ```
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make: (
-  options?: Options | undefined
-) => Effect.Effect<Client["Service"], ClientError, Scope.Scope | Dialer> = Effect.fn("Quasizero.Client.make")(
-  function*(options?: Options | undefined) {
+export const make: {
+  (options: EndpointsOptions.EndpointsOptions): Effect.Effect<Client["Service"], ClientError, Scope.Scope | Dialers>
+  (
+    options?: (Options & ClientTracing.TracingOptions) | undefined
+  ): Effect.Effect<Client["Service"], ClientError, Scope.Scope | Dialer>
+} = Effect.fn("Quasizero.Client.make")(
+  function*(options?: (Options & ClientTracing.TracingOptions) | EndpointsOptions.EndpointsOptions | undefined) {
+    if (options !== undefined && "endpoints" in options && options.endpoints !== undefined) {
+      return yield* Endpoints.make(options as EndpointsOptions.EndpointsOptions, build)
+    }
     const dialer = yield* Dialer
     const resolved = yield* resolveOptions(options, dialer.address)
     // `retry` also covers opening the first `pool.initialSize` connections, so
     // a client may start before its server (every connect error has
     // `maybeProcessed: false`); each attempt builds a fresh pool.
-    return yield* resolved.retry === undefined
+    const client = yield* resolved.retry === undefined
       ? build(dialer, resolved)
       : Effect.retry(build(dialer, resolved), { schedule: resolved.retry, while: (e) => !e.maybeProcessed })
+    return traced(client, options)
   }
-)
+) as any
+
+// The client with trace propagation / client spans around `call` and
+// `pipeline` (see `TracingOptions`); `run` goes through the traced `call`.
+const traced = (client: Client["Service"], options: ClientTracing.TracingOptions | undefined): Client["Service"] => {
+  const wrapped = ClientTracing.wrap(client.address, options, client.call, client.pipeline)
+  if (wrapped.call === client.call) return client
+  const call = wrapped.call
+  return Client.of({
+    ...client,
+    call,
+    pipeline: wrapped.pipeline,
+    run: (command, ...[input, metadata]) =>
+      Effect.flatMap(
+        Command.request(command, input as Command.Input<typeof command>, metadata),
+        (request) => Effect.flatMap(call(request), (response) => Command.decodeResponse(command, response))
+      )
+  })
+}
 
 const build = Effect.fnUntraced(
   function*(dialer: Dialer["Service"], resolved: ResolvedOptions) {
@@ -293,13 +364,20 @@ const build = Effect.fnUntraced(
  * const ClientLive = Client.layer({ requestTimeout: "5 seconds" }).pipe(
  *   Layer.provide(NodeClient.layerDialer({ host: "127.0.0.1", port: 7475 }))
  * )
+ * // several endpoints: needs `Dialers` instead
+ * const ClusterLive = Client.layer({ endpoints: ["10.0.0.1:7475", "10.0.0.2:7475"] }).pipe(
+ *   Layer.provide(NodeClient.layerDialers)
+ * )
  * ```
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options?: Options | undefined): Layer.Layer<Client, ClientError, Dialer> =>
-  Layer.effect(Client)(make(options))
+export const layer: {
+  (options: EndpointsOptions.EndpointsOptions): Layer.Layer<Client, ClientError, Dialers>
+  (options?: (Options & ClientTracing.TracingOptions) | undefined): Layer.Layer<Client, ClientError, Dialer>
+} = (options?: Options | undefined): Layer.Layer<Client, ClientError, any> =>
+  Layer.effect(Client)(make(options as Options))
 
 /**
  * The client as a layer reading its options from `Config` (default:

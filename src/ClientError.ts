@@ -286,6 +286,28 @@ export class PoolClosed extends Data.TaggedError("PoolClosed")<{
 }
 
 /**
+ * A multi-endpoint client had no endpoint to send a call to: its resolver
+ * found none, or every one is draining (never sent).
+ *
+ * @example
+ * ```ts
+ * import { Client } from "quasizero"
+ * const noneLeft = (e: Client.ClientError) => e.reason._tag === "NoEndpoint"
+ * ```
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class NoEndpoint extends Data.TaggedError("NoEndpoint")<{
+  readonly address: string
+  readonly maybeProcessed: false
+}> {
+  override get message(): string {
+    return `no endpoint of ${this.address} can take the call; ${outcome(false)}`
+  }
+}
+
+/**
  * Why a call failed; branch on `_tag`.
  *
  * @since 0.1.0
@@ -301,6 +323,7 @@ export type ClientErrorReason =
   | ProtocolError
   | RequestTooLarge
   | PoolClosed
+  | NoEndpoint
 
 const TypeId = "~quasizero/ClientError"
 

@@ -8,6 +8,7 @@ import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type * as Socket from "effect/socket/Socket"
+import type { ClientError } from "./ClientError.ts"
 
 /**
  * The transport: how to open one connection. `dial` runs in the
@@ -46,3 +47,26 @@ export class Dialer extends Context.Service<Dialer, {
   readonly address: string
   readonly dial: Effect.Effect<Socket.Socket, Socket.SocketError, Scope.Scope>
 }>()("quasizero/Client/Dialer") {}
+
+/**
+ * A `Dialer` per address, for a multi-endpoint client
+ * (`Client.make({ endpoints })`): `dialer(address)` builds the dialer of one
+ * endpoint (`NodeClient.layerDialers` parses `host:port` / `unix:/path` and
+ * dials TCP / Unix sockets).
+ *
+ * @example
+ * ```ts
+ * import { Client } from "quasizero"
+ * import { NodeClient } from "quasizero/node"
+ * import { Effect, Layer } from "effect"
+ * const Dialers = Layer.succeed(Client.Dialers)({
+ *   dialer: (address) => NodeClient.make(NodeClient.parseAddress(address) ?? {}).pipe(Effect.orDie)
+ * })
+ * ```
+ *
+ * @since 0.2.0
+ * @category services
+ */
+export class Dialers extends Context.Service<Dialers, {
+  readonly dialer: (address: string) => Effect.Effect<Dialer["Service"], ClientError>
+}>()("quasizero/Client/Dialers") {}

@@ -29,6 +29,7 @@ import type * as Request from "./Request.ts"
 import * as Response from "./Response.ts"
 import * as Errors from "./ServerError.ts"
 import type * as ServerOptions from "./ServerOptions.ts"
+import { requestSpan } from "./ServerTracing.ts"
 import * as Wire from "./Wire.ts"
 
 /**
@@ -224,7 +225,7 @@ export const make = (deps: {
       effect = Effect.die(defect)
     }
     if (options.spans) {
-      effect = Effect.withSpan(effect, "quasizero.request", { attributes: { "quasizero.code": request.code } })
+      effect = requestSpan(effect, request)
     } else if (Exit.isExit(effect)) {
       if (options.requestMetrics) handlerSeconds.updateUnsafe(0, deps.context)
       return Exit.isSuccess(effect)

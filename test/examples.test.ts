@@ -36,6 +36,17 @@ describe("examples", () => {
     expect(status).toBe(0)
   }, 30_000)
 
+  it("cluster.ts: three replicas behind one key-affinity client, each key on one replica", () => {
+    const { stdout, stderr, status } = run("cluster")
+    expect(stderr).toBe("")
+    expect(stdout).toBe(
+      "3 replicas, one key-affinity client\n"
+        + "30 users x 3 calls: each user always reached the same replica\n"
+        + "every replica serves some users\n"
+    )
+    expect(status).toBe(0)
+  }, 30_000)
+
   it("the README's Testing block is examples/testing.test.ts, verbatim (which npm test runs)", () => {
     const readme = Fs.readFileSync(new URL("../README.md", import.meta.url), "utf8")
     const example = Fs.readFileSync(new URL("../examples/testing.test.ts", import.meta.url), "utf8")

@@ -10,16 +10,30 @@ import { args, markClientStart, resultLine } from "../lib/stats.ts"
 const opts = args(process.argv.slice(2))
 const workload = Workload.workloads[opts.workload ?? "seq"]
 if (!workload) throw new Error(`unknown workload ${opts.workload}`)
-const [host, port] = (opts.address ?? "127.0.0.1:7701").split(":") as [string, string]
+const address = opts.address ?? "127.0.0.1:7701"
+const [host, port] = address.split(":") as [string, string]
 
-NodeRuntime.runMain(
+const drive = (client: Client.Client["Service"]) =>
   Effect.gen(function*() {
-    markClientStart()
-    const client = yield* Client.make()
     const result = yield* Workload.run(client, workload, {
       warmupMs: Number(opts.warmup ?? 1000),
       durationMs: Number(opts.duration ?? 3000)
     })
     console.log(resultLine(result))
-  }).pipe(Effect.scoped, Effect.provide(NodeClient.layerDialer({ host, port: Number(port) })))
+  })
+
+// `--address a,b,c`: one multi-endpoint client over all of them.
+NodeRuntime.runMain(
+  Effect.sync(markClientStart).pipe(
+    Effect.andThen(
+      address.includes(",")
+        ? Effect.flatMap(Client.make({ endpoints: address.split(",") }), drive).pipe(
+          Effect.provide(NodeClient.layerDialers)
+        )
+        : Effect.flatMap(Client.make(), drive).pipe(
+          Effect.provide(NodeClient.layerDialer({ host, port: Number(port) }))
+        )
+    ),
+    Effect.scoped
+  )
 )

@@ -15,14 +15,17 @@
 import { Command, Flag } from "effect/cli"
 import * as Config from "effect/Config"
 import * as Console from "effect/Console"
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as HttpServer from "effect/http/HttpServer"
 import * as Layer from "effect/Layer"
 import * as NetAddress from "effect/net/NetAddress"
 import * as ChildProcess from "node:child_process"
 import * as Demo from "../Demo.ts"
+import * as NodeMetrics from "../node/NodeMetrics.ts"
 import * as NodeServer from "../node/NodeServer.ts"
 import * as Options from "../Options.ts"
 import * as Server from "../Server.ts"
@@ -103,6 +106,17 @@ export const serve = Command.make("serve", {
   ),
   maxConnections: countFlag("max-connections", "QUASIZERO_MAX_CONNECTIONS", "connections open at once (default 16384)"),
   concurrency: countFlag("concurrency", "QUASIZERO_CONCURRENCY", "handlers run at once per connection"),
+  metrics: Flag.String("metrics").pipe(
+    Flag.withDescription("serve this process's metrics in the Prometheus text format on HOST:PORT, at /metrics"),
+    Flag.mapTryCatch((s) => {
+      // HOST:PORT or [IPv6]:PORT; port 0 picks a free one.
+      const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(s)
+      if (match === null || Number(match[3]) > 65535) throw new Error(`--metrics: expected HOST:PORT, got ${s}`)
+      const host = match[1] ?? match[2]!
+      return { host: host.length === 0 ? undefined : host, port: Number(match[3]) }
+    }, (e) => String((e as Error).message)),
+    Flag.optional
+  ),
   workers: Flag.Int("workers").pipe(
     Flag.withDescription("processes serving the port, with SO_REUSEPORT (Linux); default 1"),
     Flag.filter((n) => n >= 1 && n <= 1024, (n) => `--workers: expected 1 to 1024, got ${n}`),
@@ -117,7 +131,9 @@ export const serve = Command.make("serve", {
     maxMetadataBytes: some(flags.maxMetadataBytes),
     maxBufferedBytes: some(flags.maxBufferedBytes),
     maxConnections: some(flags.maxConnections),
-    concurrency: some(flags.concurrency)
+    concurrency: some(flags.concurrency),
+    // Counted per code and timed only when they are exported.
+    requestMetrics: flags.metrics._tag === "Some" ? true : undefined
   }
   const workerPort = process.env[workerPortEnv]
   const isWorker = workerPort !== undefined && process.send !== undefined
@@ -137,6 +153,19 @@ export const serve = Command.make("serve", {
       process.once("disconnect", () => process.kill(process.pid, "SIGTERM"))
       process.send!(ready)
       return yield* Effect.never
+    }
+    // The primary alone serves metrics (each worker is a process of its own).
+    const metrics = some(flags.metrics)
+    if (metrics !== undefined) {
+      const http = yield* Layer.build(NodeMetrics.layerPrometheus(metrics)).pipe(
+        Effect.map((context) => Context.get(context, HttpServer.HttpServer)),
+        Effect.catch((e) => failed(`--metrics: ${e.message}`))
+      )
+      if (NetAddress.isInetAddress(http.address)) {
+        yield* Console.log(
+          `metrics on http://${NetAddress.formatUrlHost(http.address.address)}:${http.address.port}/metrics`
+        )
+      }
     }
     if (flags.workers > 1 && NetAddress.isInetAddress(address)) {
       const died = yield* forkWorkers(flags.workers - 1, address.port)

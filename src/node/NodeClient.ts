@@ -106,19 +106,26 @@ export const make = (options: Options): Effect.Effect<Client.Dialer["Service"], 
  *   Effect.provide(NodeClient.layer({ host: "127.0.0.1", port: 7475, requestTimeout: "1 second" }))
  * )
  * const UnixLive = NodeClient.layer({ path: "/run/quasizero.sock" })
+ * // several replicas, balanced (see `Client.EndpointsOptions`):
+ * const ClusterLive = NodeClient.layer({ endpoints: ["10.0.0.1:7475", "10.0.0.2:7475"] })
  * ```
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options & Client.Options): Layer.Layer<Client.Client, Client.ClientError> => {
-  const [clientOptions, where] = splitClientOptions(options)
+export const layer = (
+  options: (Options & Client.Options & Client.TracingOptions) | Client.EndpointsOptions
+): Layer.Layer<Client.Client, Client.ClientError> => {
+  if ("endpoints" in options && options.endpoints !== undefined) {
+    return Client.layer(options).pipe(Layer.provide(layerDialers))
+  }
+  const [clientOptions, where] = splitClientOptions(options as Options & Client.Options & Client.TracingOptions)
   return Client.layer(clientOptions).pipe(Layer.provide(layerDialer(where)))
 }
 
 // The keys of `Client.Options` (from its defaults table, so a new client
 // option needs no change here), apart from where and how to connect.
-const clientKeys = new Set(Object.keys(Client.defaults))
+const clientKeys = new Set([...Object.keys(Client.defaults), "tracing"])
 const splitClientOptions = <O extends object>(options: O & Client.Options): [Client.Options, O] => {
   const client: Record<string, unknown> = {}
   const rest: Record<string, unknown> = {}
@@ -277,3 +284,41 @@ export const layerConfig = (
   Client.layerConfig(options).pipe(
     Layer.provide(Layer.effect(Client.Dialer)(Effect.flatMap(addressConfig, make)))
   )
+
+/**
+ * `Dialers` for a multi-endpoint client: each address (`host:port`,
+ * `[ipv6]:port`, `unix:/path`) is parsed with `parseAddress` and dialed over
+ * TCP / a Unix socket; an address that does not parse fails with
+ * `InvalidOption`.
+ *
+ * @example
+ * ```ts
+ * import { Client } from "quasizero"
+ * import { NodeClient } from "quasizero/node"
+ * import { Layer } from "effect"
+ * const ClientLive = Client.layer({ endpoints: ["127.0.0.1:7475", "127.0.0.1:7476"] }).pipe(
+ *   Layer.provide(NodeClient.layerDialers)
+ * )
+ * ```
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerDialers: Layer.Layer<Client.Dialers> = Layer.succeed(Client.Dialers)({
+  dialer: (address) => {
+    const options = parseAddress(address)
+    return options === undefined
+      ? Effect.fail(
+        new Client.ClientError({
+          reason: new Client.InvalidOption({
+            address,
+            option: "endpoints",
+            value: address,
+            expected: "host:port or unix:/path",
+            maybeProcessed: false
+          })
+        })
+      )
+      : make(options)
+  }
+})
