@@ -43,6 +43,7 @@ import * as ClientConnection from "./ClientConnection.ts"
 import { ClientError, ConnectFailed, ConnectTimeout } from "./ClientError.ts"
 import { config, type Options, type ResolvedOptions, resolveOptions } from "./ClientOptions.ts"
 import * as ClientPool from "./ClientPool.ts"
+import * as ClientTransport from "./ClientTransport.ts"
 import * as Command from "./Command.ts"
 import { Dialer } from "./Dialer.ts"
 import type * as Request from "./Request.ts"
@@ -204,7 +205,7 @@ const build = Effect.fnUntraced(
         ...hooks
       }
       const open = Effect.mapError(
-        Effect.flatMap(dialer.dial, (socket) => ClientConnection.make(socket, config)),
+        Effect.flatMap(dialer.dial, (socket) => ClientConnection.make(ClientTransport.open(socket), config)),
         connectFailed
       )
       return Duration.isZero(resolved.connectTimeout)

@@ -78,8 +78,6 @@ export class Pool {
   private readonly clock: Clock.Clock
   private readonly services: Context.Context<never>
   private readonly scope: Scope.Scope
-  private readonly scopes = new Map<Connection, Scope.Closeable>()
-  private readonly openedAt = new Map<Connection, number>()
   // The last connection that died young, for the refill's backoff.
   private youngDeath: ClientError | undefined
   private readonly hooks: Pick<ClientConnection.Config, "onClose" | "onSlotFree" | "trackIdle">
@@ -101,7 +99,7 @@ export class Pool {
       new ClientError({ reason: new PoolClosed({ address: config.address, maybeProcessed: false }) })
     )
     this.hooks = {
-      onClose: (connection) => Effect.sync(() => this.remove(connection)),
+      onClose: (connection) => this.remove(connection),
       onSlotFree: (connection) => {
         if (this.waiters.live > 0) this.serve(connection)
       },
@@ -250,8 +248,8 @@ export class Pool {
       return
     }
     this.connections.push(connection)
-    this.scopes.set(connection, scope)
-    this.openedAt.set(connection, this.clock.currentTimeMillisUnsafe())
+    connection.scope = scope
+    connection.openedAt = this.clock.currentTimeMillisUnsafe()
     if (this.waiters.live > 0) this.serve(connection)
   }
 
@@ -264,14 +262,12 @@ export class Pool {
     const index = this.connections.indexOf(connection)
     if (index >= 0) this.connections.splice(index, 1)
     if (this.closed) return
-    const openedAt = this.openedAt.get(connection)
-    this.openedAt.delete(connection)
-    if (openedAt !== undefined && this.clock.currentTimeMillisUnsafe() - openedAt < youngMillis) {
-      this.youngDeath = connection.closedError
-    }
-    const scope = this.scopes.get(connection)
+    const scope = connection.scope
     if (scope !== undefined) {
-      this.scopes.delete(connection)
+      connection.scope = undefined
+      if (this.clock.currentTimeMillisUnsafe() - connection.openedAt < youngMillis) {
+        this.youngDeath = connection.closedError
+      }
       Effect.runForkWith(this.services)(Scope.close(scope, Exit.void))
     }
     this.gaveUp = false
@@ -346,7 +342,8 @@ export class Pool {
     const reap = Effect.suspend(() => {
       const expired = this.clock.currentTimeMillisUnsafe() - idleMillis
       const victims = this.connections.filter((c) => c.outstanding === 0 && c.idleSince <= expired)
-      return Effect.forEach(victims, (connection) => connection.close(failure), { discard: true })
+      for (let i = 0; i < victims.length; i++) victims[i]!.close(failure)
+      return Effect.void
     })
     return Effect.asVoid(Effect.schedule(reap, Schedule.spaced(this.config.reapInterval)))
   })
@@ -384,11 +381,13 @@ export class Pool {
     this.wakeRefill()
     this.wakeWatchdog()
     const connections = Array.from(this.connections)
-    const scopes = Array.from(this.scopes.values())
-    this.scopes.clear()
-    return Effect.andThen(
-      Effect.forEach(connections, (c) => c.shutdown(), { discard: true }),
-      Effect.forEach(scopes, (scope) => Scope.close(scope, Exit.void), { discard: true })
-    )
+    const scopes: Array<Scope.Closeable> = []
+    for (let i = 0; i < connections.length; i++) {
+      const connection = connections[i]!
+      if (connection.scope !== undefined) scopes.push(connection.scope)
+      connection.scope = undefined
+      connection.shutdown()
+    }
+    return Effect.forEach(scopes, (scope) => Scope.close(scope, Exit.void), { discard: true })
   })
 }
