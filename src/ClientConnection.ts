@@ -20,11 +20,11 @@
  * - a call counts against the connection (`outstanding`) from the moment it
  *   is queued until its reply is consumed, whether its caller still waits or
  *   not; each slot that frees is reported with `onSlotFree`;
- * - the connection's scope owns the socket (the transport's finalizer) and
- *   the watchdog; time is read from `Clock` and waited on with
- *   `Effect.sleep`: one watchdog per connection compares the oldest call's
- *   deadline with the clock, so there is no timer per request. No fiber
- *   runs per call.
+ * - the connection's scope owns the socket (the transport's finalizer);
+ *   each call's deadline is read from `Clock` when it is queued, and the
+ *   client's one sweeper (`deadline`, `expire`) closes a connection whose
+ *   oldest call is past it: no timer per request, no fiber per connection
+ *   or per call.
  *
  * @since 0.1.0
  * @internal
@@ -63,7 +63,7 @@ import * as Wire from "./Wire.ts"
 export interface Config {
   readonly address: string
   readonly maxFrameSize: number
-  /** `Duration.zero` disables the watchdog. */
+  /** `Duration.zero` disables it. */
   readonly requestTimeout: Duration.Duration
   /** Bounds on each reply's metadata (`maxMetadataEntries`, `maxMetadataBytes`). */
   readonly decodeLimits: Wire.DecodeLimits
@@ -77,6 +77,11 @@ export interface Config {
   readonly onSlotFree: (connection: Connection) => void
   /** Keep `idleSince` up to date (the client reaps idle connections). */
   readonly trackIdle: boolean
+  /**
+   * Called synchronously when a call arrives on a connection with nothing
+   * outstanding (the client's `requestTimeout` sweeper may be parked).
+   */
+  readonly onBusy: () => void
 }
 
 /**
@@ -120,8 +125,6 @@ export class Connection implements ClientTransport.Handler {
   // The last write was not taken whole: the next waits for `onDrain`.
   private draining = false
   private flushScheduled = false
-  // The watchdog fiber, when parked waiting for a call.
-  private watchdogResume: ((effect: Effect.Effect<void>) => void) | undefined
 
   constructor(config: Config, clock: Clock.Clock) {
     this.config = config
@@ -157,11 +160,12 @@ export class Connection implements ClientTransport.Handler {
   ): void {
     if (this.state !== "open") return resume(Exit.fail(this.closedError!))
     const deadline = this.timeoutMillis > 0 ? this.clock.currentTimeMillisUnsafe() + this.timeoutMillis : Infinity
+    const idle = this.head === this.inflight.length && this.queued.length === 0
     this.queued.push(new Entry(request, requests, resume, deadline))
-    if (this.watchdogResume !== undefined) this.wakeWatchdog()
+    if (idle) this.config.onBusy()
     // While replies are delivered or a write is under way, it is flushed after.
     if (this.delivering || this.flushing || this.draining) return
-    if (this.head === this.inflight.length && this.queued.length === 1) {
+    if (idle) {
       // Idle connection: nothing to coalesce with, write now.
       this.flush()
     } else if (!this.flushScheduled) {
@@ -293,38 +297,22 @@ export class Connection implements ClientTransport.Handler {
   }
 
   // ---------------------------------------------------------------------------
-  // watchdog
+  // request timeout
   // ---------------------------------------------------------------------------
 
-  private wakeWatchdog(): void {
-    const resume = this.watchdogResume!
-    this.watchdogResume = undefined
-    resume(Effect.void)
+  /** Deadline of the oldest unanswered call; `Infinity` when none (or no `requestTimeout`). */
+  get deadline(): number {
+    const entry = this.head < this.inflight.length ? this.inflight[this.head] : this.queued[0]
+    return entry === undefined ? Infinity : entry.deadline
   }
 
-  private oldest(): Entry | undefined {
-    return this.head < this.inflight.length ? this.inflight[this.head] : this.queued[0]
-  }
-
-  private readonly parkWatchdog: Effect.Effect<void> = Effect.callback<void>((resume) => {
-    if (this.state !== "open" || this.oldest() !== undefined) return resume(Effect.void)
-    this.watchdogResume = resume
-  })
-
-  /**
-   * The watchdog fiber: sleeps until the oldest call's deadline, then closes
-   * the connection if that call (or an older one) is still unanswered.
-   */
-  readonly watchdog: Effect.Effect<void> = Effect.suspend(() => {
-    if (this.state !== "open") return Effect.void
-    const entry = this.oldest()
-    if (entry === undefined) return Effect.flatMap(this.parkWatchdog, () => this.watchdog)
-    const remaining = entry.deadline - this.clock.currentTimeMillisUnsafe()
-    if (remaining > 0) return Effect.flatMap(Effect.sleep(remaining), () => this.watchdog)
+  /** Closes the connection if its oldest call is past its deadline at `now`; the call gets `RequestTimeout`. */
+  expire(now: number): void {
+    if (this.state !== "open" || this.deadline > now) return
+    const entry = this.head < this.inflight.length ? this.inflight[this.head]! : this.queued[0]!
     const timeout = this.config.requestTimeout
     this.close(timeoutFailure(this.config.address, timeout, Duration.format(timeout), entry))
-    return Effect.void
-  })
+  }
 
   // ---------------------------------------------------------------------------
   // closing
@@ -359,8 +347,6 @@ export class Connection implements ClientTransport.Handler {
     this.head = 0
     this.queued = []
     this.decoder.reset()
-    // Let the parked watchdog see the close and end.
-    if (this.watchdogResume !== undefined) this.wakeWatchdog()
     return detached
   }
 
@@ -372,9 +358,8 @@ export class Connection implements ClientTransport.Handler {
 }
 
 /**
- * Opens a connection over `open` (this is when a socket connects), then forks
- * its watchdog into the scope. Closing the scope fails pending calls and
- * closes the socket.
+ * Opens a connection over `open` (this is when a socket connects). Closing
+ * the scope fails pending calls and closes the socket.
  *
  * @since 0.1.0
  * @category constructors
@@ -383,9 +368,11 @@ export const make = Effect.fnUntraced(function*(open: ClientTransport.Open, conf
   const clock = yield* Clock.Clock
   const connection = new Connection(config, clock)
   connection.attach(yield* open(connection))
-  const closed = closedFailure(config.address, "closed by the client")
   // Added after the transport's, so it runs first when the scope closes.
-  yield* Effect.addFinalizer(() => Effect.sync(() => connection.closeNow(closed)))
-  if (connection.timeoutMillis > 0) yield* Effect.forkScoped(connection.watchdog)
+  yield* Effect.addFinalizer(() =>
+    Effect.sync(() => {
+      if (connection.state === "open") connection.closeNow(closedFailure(config.address, "closed by the client"))
+    })
+  )
   return connection
 }) as (open: ClientTransport.Open, config: Config) => Effect.Effect<Connection, Socket.SocketError, Scope.Scope>

@@ -22,7 +22,8 @@
  *   connection closed within `youngMillis` of opening counts as a failed
  *   dial, so a server that accepts and closes is not redialed in a loop;
  * - every timer is a fiber sleeping on `Clock` (reaper, refill backoff,
- *   `acquireTimeout` watchdog), never one per call.
+ *   `acquireTimeout` watchdog, `requestTimeout` sweeper), one per pool, never
+ *   one per call or per connection.
  *
  * @since 0.1.0
  * @internal
@@ -39,6 +40,7 @@ import * as Scope from "effect/Scope"
 import type * as ClientConnection from "./ClientConnection.ts"
 import { closedFailure, type Resume } from "./ClientEntry.ts"
 import { AcquireTimeout, ClientError, PoolClosed } from "./ClientError.ts"
+import { Sweeper } from "./ClientSweeper.ts"
 import { Waiter, Waiters } from "./ClientWaiters.ts"
 import type * as Request from "./Request.ts"
 
@@ -46,6 +48,9 @@ type Connection = ClientConnection.Connection
 
 /** A connection closed this soon after opening counts as a failed dial for the refill. */
 const youngMillis = 1000
+
+/** What the pool gives each connection. @internal */
+export type Hooks = Pick<ClientConnection.Config, "onClose" | "onSlotFree" | "trackIdle" | "onBusy">
 
 /** What the pool needs from its client. @internal */
 export interface Config {
@@ -58,9 +63,7 @@ export interface Config {
   readonly acquireTimeout: Duration.Duration
   readonly refill: Schedule.Schedule<unknown, ClientError>
   /** Dials and opens one connection in the current scope (connect timeout included). */
-  readonly connect: (
-    hooks: Pick<ClientConnection.Config, "onClose" | "onSlotFree" | "trackIdle">
-  ) => Effect.Effect<Connection, ClientError, Scope.Scope>
+  readonly connect: (hooks: Hooks) => Effect.Effect<Connection, ClientError, Scope.Scope>
 }
 
 /** The pool (see the module notes). @internal */
@@ -80,7 +83,9 @@ export class Pool {
   private readonly scope: Scope.Scope
   // The last connection that died young, for the refill's backoff.
   private youngDeath: ClientError | undefined
-  private readonly hooks: Pick<ClientConnection.Config, "onClose" | "onSlotFree" | "trackIdle">
+  private readonly hooks: Hooks
+  /** The `requestTimeout` fiber's logic (forked by the client when the timeout is on). */
+  readonly sweeper: Sweeper
   private readonly acquireMillis: number
   private readonly poolClosed: Exit.Exit<never, ClientError>
 
@@ -98,7 +103,10 @@ export class Pool {
     this.poolClosed = Exit.fail(
       new ClientError({ reason: new PoolClosed({ address: config.address, maybeProcessed: false }) })
     )
+    const sweeper = new Sweeper(this.connections, clock, () => this.closed)
+    this.sweeper = sweeper
     this.hooks = {
+      onBusy: () => sweeper.wake(),
       onClose: (connection) => this.remove(connection),
       onSlotFree: (connection) => {
         if (this.waiters.live > 0) this.serve(connection)
@@ -380,6 +388,7 @@ export class Pool {
     this.waiters.fail(this.waiters.live, this.poolClosed)
     this.wakeRefill()
     this.wakeWatchdog()
+    this.sweeper.wake()
     const connections = Array.from(this.connections)
     const scopes: Array<Scope.Closeable> = []
     for (let i = 0; i < connections.length; i++) {
