@@ -25,6 +25,19 @@
  *   `acquireTimeout` watchdog, `requestTimeout` sweeper), one per pool, never
  *   one per call or per connection.
  *
+ * Why not effect's `Pool` (checked against effect 4.1's Pool.ts): a lease is
+ * an Effect step tied to a Scope (`Pool.get`) or a fiber (`Pool.use`), so
+ * taking a connection when it goes from idle to busy, as "leased while in
+ * service" would need, costs a fiber step and a finalizer on the per-call
+ * path (`seq` goes idle -> busy on every call), and cannot run from the
+ * socket's read handler that completes callers; leasing each connection for
+ * its whole life instead leaves the Pool nothing to do (its TTL reaps only
+ * unleased items). And it would give up behaviour the tests pin: its `get`
+ * picks its own item (no "idle first, else least loaded"), a failed acquire
+ * keeps its slot and is retried by the next borrower at once (no `refill`
+ * backoff: a dial storm in an outage), and its waiters are not ours
+ * (`acquireTimeout`, cancellation without sending).
+ *
  * @since 0.1.0
  * @internal
  */
