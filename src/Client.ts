@@ -44,6 +44,7 @@ import { ClientError, ConnectFailed, ConnectTimeout } from "./ClientError.ts"
 import { config, type Options, type ResolvedOptions, resolveOptions } from "./ClientOptions.ts"
 import * as ClientPool from "./ClientPool.ts"
 import * as ClientTracing from "./ClientTracing.ts"
+import * as ClientTransport from "./ClientTransport.ts"
 import * as Command from "./Command.ts"
 import { Dialer, type Dialers } from "./Dialer.ts"
 import * as Endpoints from "./Endpoints.ts"
@@ -247,6 +248,9 @@ const traced = (client: Client["Service"], options: ClientTracing.TracingOptions
   })
 }
 
+/** Dials under way at once while `make` opens the `pool.initialSize` floor. */
+const dialConcurrency = 64
+
 const build = Effect.fnUntraced(
   function*(dialer: Dialer["Service"], resolved: ResolvedOptions) {
     const address = dialer.address
@@ -266,7 +270,7 @@ const build = Effect.fnUntraced(
       maxMetadataEntries: resolved.maxMetadataEntries,
       maxMetadataBytes: resolved.maxMetadataBytes
     }
-    const connect = (hooks: Pick<ClientConnection.Config, "onClose" | "onSlotFree" | "trackIdle">) => {
+    const connect = (hooks: ClientPool.Hooks) => {
       const config: ClientConnection.Config = {
         address,
         maxFrameSize: resolved.maxFrameSize,
@@ -275,7 +279,7 @@ const build = Effect.fnUntraced(
         ...hooks
       }
       const open = Effect.mapError(
-        Effect.flatMap(dialer.dial, (socket) => ClientConnection.make(socket, config)),
+        Effect.flatMap(dialer.dial, (socket) => ClientConnection.make(ClientTransport.open(socket), config)),
         connectFailed
       )
       return Duration.isZero(resolved.connectTimeout)
@@ -297,12 +301,16 @@ const build = Effect.fnUntraced(
     )
     yield* Effect.forkIn(pool.reaper, scope)
     yield* Effect.forkIn(pool.watchdog, scope)
+    if (!Duration.isZero(resolved.requestTimeout)) yield* Effect.forkIn(pool.sweeper.run, scope)
     // Added after the fibers, so it runs before they are interrupted.
     yield* Scope.addFinalizer(scope, pool.shutdown)
-    // The floor, opened up front: `make` fails fast with the first error.
+    // The floor, opened up front: `make` fails fast with the first error. At
+    // most `dialConcurrency` dials at once: a large floor neither floods the
+    // server's accept backlog nor piles up every dial's transient state at
+    // once (10,000 at once left ~10 KiB more RSS per connection after GC).
     yield* Effect.onError(
       Effect.forEach(Array.from({ length: resolved.pool.initialSize }), () => pool.open, {
-        concurrency: "unbounded",
+        concurrency: dialConcurrency,
         discard: true
       }),
       () => Scope.close(scope, Exit.void)

@@ -1,26 +1,30 @@
 /**
- * One client connection: a socket, a FIFO of waiting calls, one reader fiber
- * and one writer fiber. Internal to `Client` (the pool picks a connection,
+ * One client connection: a socket, a FIFO of waiting calls, driven by the
+ * socket's own callbacks. Internal to `Client` (the pool picks a connection,
  * this module talks on it).
  *
  * Invariants:
- * - request order is the only correlation: a call's waiter enters the
+ * - request order is the only correlation: a call's entry enters the
  *   `inflight` FIFO in the same synchronous step in which its bytes are handed
- *   to the socket, and only the writer fiber writes, so the FIFO order is the
- *   byte order; the reader completes the FIFO head with each reply;
- * - calls are queued and written coalesced: all calls made while the reader
+ *   to the socket, and only `flush` writes, so the FIFO order is the byte
+ *   order; `onData` completes the FIFO head with each reply, calling the
+ *   caller's resume directly (no fiber between the socket and the caller);
+ * - calls are queued and written coalesced: all calls made while `onData`
  *   delivers a batch of replies (the callers it resumes call again inline),
  *   or in one microtask, go out in one write; an idle connection writes a
- *   lone call at once;
+ *   lone call at once; after a write the socket could not take whole, the
+ *   next waits for `onDrain`;
  * - any read or write error, protocol error or request timeout closes the
  *   connection for good: every written call fails with `maybeProcessed: true`,
  *   every queued one with `false`, and `onClose` drops it from the pool;
  * - a call counts against the connection (`outstanding`) from the moment it
  *   is queued until its reply is consumed, whether its caller still waits or
  *   not; each slot that frees is reported with `onSlotFree`;
- * - time is read from `Clock` and waited on with `Effect.sleep`: one watchdog
- *   per connection compares the oldest call's deadline with the clock, so
- *   there is no timer per request.
+ * - the connection's scope owns the socket (the transport's finalizer);
+ *   each call's deadline is read from `Clock` when it is queued, and the
+ *   client's one sweeper (`deadline`, `expire`) closes a connection whose
+ *   oldest call is past it: no timer per request, no fiber per connection
+ *   or per call.
  *
  * @since 0.1.0
  * @internal
@@ -30,7 +34,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Scope from "effect/Scope"
-import * as Socket from "effect/socket/Socket"
+import type * as Socket from "effect/socket/Socket"
 import {
   closedFailure,
   encodeEntries,
@@ -45,6 +49,7 @@ import {
   timeoutFailure
 } from "./ClientEntry.ts"
 import { ClientError } from "./ClientError.ts"
+import type * as ClientTransport from "./ClientTransport.ts"
 import { formatDuration } from "./Options.ts"
 import type * as Request from "./Request.ts"
 import type * as Response from "./Response.ts"
@@ -59,12 +64,12 @@ import * as Wire from "./Wire.ts"
 export interface Config {
   readonly address: string
   readonly maxFrameSize: number
-  /** `Duration.zero` disables the watchdog. */
+  /** `Duration.zero` disables it. */
   readonly requestTimeout: Duration.Duration
   /** Bounds on each reply's metadata (`maxMetadataEntries`, `maxMetadataBytes`). */
   readonly decodeLimits: Wire.DecodeLimits
-  /** Called once, right after the connection closed (the client drops it from its pool). */
-  readonly onClose: (connection: Connection) => Effect.Effect<void>
+  /** Called once, synchronously, right after the connection closed (the client drops it from its pool). */
+  readonly onClose: (connection: Connection) => void
   /**
    * Called synchronously each time a call leaves the connection (its reply
    * was consumed, or it failed unsent) while the connection stays open: the
@@ -73,9 +78,12 @@ export interface Config {
   readonly onSlotFree: (connection: Connection) => void
   /** Keep `idleSince` up to date (the client reaps idle connections). */
   readonly trackIdle: boolean
+  /**
+   * Called synchronously when a call arrives on a connection with nothing
+   * outstanding (the client's `requestTimeout` sweeper may be parked).
+   */
+  readonly onBusy: () => void
 }
-
-const closeEvent = new Socket.CloseEvent(1000)
 
 /**
  * A connection (see the module notes). `state` is `"open"` while calls are
@@ -85,22 +93,22 @@ const closeEvent = new Socket.CloseEvent(1000)
  * @since 0.1.0
  * @category models
  */
-export class Connection {
+export class Connection implements ClientTransport.Handler {
   /** `"open"`: calls are queued and written. `"closed"`: final; calls fail at once. */
   state: "open" | "closed" = "open"
   /** Error for calls made after the close (`maybeProcessed: false`). */
   closedError: ClientError | undefined
+  /** Clock time at which the last call left (or the connection opened); kept when `trackIdle`. */
+  idleSince: number
+  /** The pool's bookkeeping: the connection's own scope, and when it joined the pool. */
+  scope: Scope.Closeable | undefined
+  openedAt = 0
+  /** `requestTimeout` in milliseconds; 0 when disabled. */
+  readonly timeoutMillis: number
 
   private readonly config: Config
   private readonly clock: Clock.Clock
-  /** `requestTimeout` in milliseconds; 0 when disabled. */
-  readonly timeoutMillis: number
-  private readonly timeoutText: string
-  /** Clock time at which the last call left (or the connection opened); kept when `trackIdle`. */
-  idleSince: number
-  /** Set when the connection's scope starts closing: the socket must not be touched any more. */
-  finalizing = false
-  private readonly writer: Socket.Writer
+  private transport: ClientTransport.Transport | undefined
   private readonly decoder: Wire.FrameDecoder
   private readonly frames: Array<Uint8Array> = []
 
@@ -111,20 +119,18 @@ export class Connection {
   private queued: Array<Entry> = []
   private spare: Array<Entry> = []
 
-  // The writer fiber, when parked waiting for work.
-  private writerResume: ((effect: Effect.Effect<void>) => void) | undefined
-  // The watchdog fiber, when parked waiting for a call.
-  private watchdogResume: ((effect: Effect.Effect<void>) => void) | undefined
-  // The reader is completing calls: calls made now are flushed when it is done.
+  // `onData` is completing calls: calls made now are flushed when it is done.
   private delivering = false
+  // `flush` is writing: calls made now (a freed slot served) join its loop.
+  private flushing = false
+  // The last write was not taken whole: the next waits for `onDrain`.
+  private draining = false
   private flushScheduled = false
 
-  constructor(config: Config, clock: Clock.Clock, writer: Socket.Writer) {
+  constructor(config: Config, clock: Clock.Clock) {
     this.config = config
     this.clock = clock
-    this.writer = writer
     this.timeoutMillis = Duration.toMillis(config.requestTimeout)
-    this.timeoutText = formatDuration(config.requestTimeout)
     this.idleSince = clock.currentTimeMillisUnsafe()
     this.decoder = new Wire.FrameDecoder(config.maxFrameSize)
   }
@@ -139,8 +145,8 @@ export class Connection {
   }
 
   /** Closes the connection, failing every pending call with `PoolClosed`. */
-  shutdown(): Effect.Effect<void> {
-    return this.close(poolClosedFailure(this.config.address))
+  shutdown(): void {
+    this.close(poolClosedFailure(this.config.address))
   }
 
   /**
@@ -155,61 +161,47 @@ export class Connection {
   ): void {
     if (this.state !== "open") return resume(Exit.fail(this.closedError!))
     const deadline = this.timeoutMillis > 0 ? this.clock.currentTimeMillisUnsafe() + this.timeoutMillis : Infinity
+    const idle = this.head === this.inflight.length && this.queued.length === 0
     this.queued.push(new Entry(request, requests, resume, deadline))
-    if (this.watchdogResume !== undefined) this.wakeWatchdog()
-    // While the reader delivers, it flushes when done; a busy writer loops.
-    if (this.delivering || this.writerResume === undefined) return
-    if (this.head === this.inflight.length && this.queued.length === 1) {
+    if (idle) this.config.onBusy()
+    // While replies are delivered or a write is under way, it is flushed after.
+    if (this.delivering || this.flushing || this.draining) return
+    if (idle) {
       // Idle connection: nothing to coalesce with, write now.
-      this.wakeWriter()
+      this.flush()
     } else if (!this.flushScheduled) {
       this.flushScheduled = true
       queueMicrotask(this.flushTask)
     }
   }
 
-  // Resuming a parked fiber runs it synchronously, inline, until it parks again.
-  private wakeWriter(): void {
-    const resume = this.writerResume!
-    this.writerResume = undefined
-    resume(Effect.void)
-  }
-
-  private wakeWatchdog(): void {
-    const resume = this.watchdogResume!
-    this.watchdogResume = undefined
-    resume(Effect.void)
-  }
-
   private readonly flushTask = (): void => {
     this.flushScheduled = false
-    if (!this.delivering && this.queued.length > 0 && this.writerResume !== undefined) this.wakeWriter()
+    if (!this.delivering && !this.flushing && !this.draining) this.flush()
   }
 
   // ---------------------------------------------------------------------------
-  // writer
+  // writing
   // ---------------------------------------------------------------------------
 
-  private readonly park: Effect.Effect<void> = Effect.callback<void>((resume) => {
-    if (this.state === "open" && this.queued.length > 0) return resume(Effect.void)
-    this.writerResume = resume
-  })
+  // Writes every queued call, one buffer per round, until none is left or
+  // the socket asks to wait for `onDrain`.
+  private flush(): void {
+    this.flushing = true
+    while (this.state === "open" && !this.draining && this.queued.length > 0) {
+      const bytes = this.takeBatch()
+      if (bytes === undefined) continue
+      this.draining = true
+      // May close the connection (a write failing at once).
+      if (this.transport!.write(bytes)) this.draining = false
+    }
+    this.flushing = false
+  }
 
-  /** The writer fiber: park until calls are queued, write them in one go, repeat. */
-  readonly writeLoop: Effect.Effect<void> = Effect.flatMap(this.park, () => this.flush)
-
-  private readonly flush: Effect.Effect<void> = Effect.suspend(() => {
-    if (this.state !== "open") return Effect.void
-    if (this.queued.length === 0) return this.writeLoop
-    const bytes = this.takeBatch()
-    if (bytes === undefined) return this.flush
-    return Effect.matchEffect(this.writer.write(bytes), this.writeHandlers)
-  })
-
-  private readonly writeHandlers = {
-    onFailure: (error: Socket.SocketError): Effect.Effect<void> =>
-      this.close(socketFailure(this.config.address, error, "write")),
-    onSuccess: (): Effect.Effect<void> => this.flush
+  /** @internal */
+  onDrain(): void {
+    this.draining = false
+    if (!this.delivering && !this.flushing) this.flush()
   }
 
   // Moves every queued call to the inflight FIFO and encodes their requests
@@ -219,53 +211,45 @@ export class Connection {
     this.queued = this.spare
     const count = entries.length
     const bytes = encodeEntries(entries, this.config.maxFrameSize, this.config.address)
-    for (let i = 0; i < entries.length; i++) {
+    const kept = entries.length
+    for (let i = 0; i < kept; i++) {
       const entry = entries[i]!
       entry.written = true
       this.inflight.push(entry)
     }
-    // Slots of requests failed unsent free up once the batch is counted.
-    for (let dropped = count - entries.length; dropped > 0; dropped--) this.released()
     entries.length = 0
     this.spare = entries
+    // Slots of requests failed unsent free up once the batch is counted.
+    for (let dropped = count - kept; dropped > 0; dropped--) this.released()
     return bytes
   }
 
   // ---------------------------------------------------------------------------
-  // reader
+  // reading
   // ---------------------------------------------------------------------------
 
-  /** The reader fiber: pull a batch of chunks, complete a call per reply, repeat. */
-  readLoop(pull: Effect.Effect<ReadonlyArray<Uint8Array>, Socket.SocketError>): Effect.Effect<void> {
-    const handlers = {
-      onFailure: (error: Socket.SocketError): Effect.Effect<void> =>
-        this.close(socketFailure(this.config.address, error, "read")),
-      onSuccess: (chunks: ReadonlyArray<Uint8Array>): Effect.Effect<void> => this.onChunks(chunks, loop)
-    }
-    const loop: Effect.Effect<void> = Effect.matchEffect(pull, handlers)
-    return loop
-  }
-
-  private onChunks(chunks: ReadonlyArray<Uint8Array>, loop: Effect.Effect<void>): Effect.Effect<void> {
-    if (this.state !== "open") return Effect.void
+  /** Bytes from the socket: completes a call per reply, then writes what they queued. @internal */
+  onData(chunk: Uint8Array): void {
+    if (this.state !== "open") return
     const frames = this.frames
     let failure: Failure | undefined
     this.delivering = true
-    for (let i = 0; i < chunks.length && failure === undefined; i++) {
-      const error = this.decoder.push(chunks[i]!, frames)
-      for (let j = 0; j < frames.length && failure === undefined && this.state === "open"; j++) {
-        failure = this.deliver(frames[j]!)
-      }
-      frames.length = 0
-      if (failure === undefined && error !== undefined) {
-        failure = protocolFailure(this.config.address, error.message, error)
-      }
+    const error = this.decoder.push(chunk, frames)
+    for (let j = 0; j < frames.length && failure === undefined && this.state === "open"; j++) {
+      failure = this.deliver(frames[j]!)
+    }
+    frames.length = 0
+    if (failure === undefined && error !== undefined) {
+      failure = protocolFailure(this.config.address, error.message, error)
     }
     this.delivering = false
     if (failure !== undefined) return this.close(failure)
-    if (this.state !== "open") return Effect.void
-    if (this.queued.length > 0 && this.writerResume !== undefined) this.wakeWriter()
-    return loop
+    if (this.state === "open" && this.queued.length > 0 && !this.draining && !this.flushing) this.flush()
+  }
+
+  /** The socket failed or the peer closed it. @internal */
+  onError(error: Socket.SocketError, during: "read" | "write"): void {
+    this.close(socketFailure(this.config.address, error, during))
   }
 
   // Completes the oldest call with one reply; a failure closes the connection.
@@ -314,32 +298,22 @@ export class Connection {
   }
 
   // ---------------------------------------------------------------------------
-  // watchdog
+  // request timeout
   // ---------------------------------------------------------------------------
 
-  private oldest(): Entry | undefined {
-    return this.head < this.inflight.length ? this.inflight[this.head] : this.queued[0]
+  /** Deadline of the oldest unanswered call; `Infinity` when none (or no `requestTimeout`). */
+  get deadline(): number {
+    const entry = this.head < this.inflight.length ? this.inflight[this.head] : this.queued[0]
+    return entry === undefined ? Infinity : entry.deadline
   }
 
-  private readonly parkWatchdog: Effect.Effect<void> = Effect.callback<void>((resume) => {
-    if (this.state !== "open" || this.oldest() !== undefined) return resume(Effect.void)
-    this.watchdogResume = resume
-  })
-
-  /**
-   * The watchdog fiber: sleeps until the oldest call's deadline, then closes
-   * the connection if that call (or an older one) is still unanswered.
-   */
-  readonly watchdog: Effect.Effect<void> = Effect.suspend(() => {
-    if (this.state !== "open") return Effect.void
-    const entry = this.oldest()
-    if (entry === undefined) return Effect.flatMap(this.parkWatchdog, () => this.watchdog)
-    const remaining = entry.deadline - this.clock.currentTimeMillisUnsafe()
-    if (remaining > 0) return Effect.flatMap(Effect.sleep(remaining), () => this.watchdog)
-    return this.close(
-      timeoutFailure(this.config.address, this.config.requestTimeout, this.timeoutText, entry)
-    )
-  })
+  /** Closes the connection if its oldest call is past its deadline at `now`; the call gets `RequestTimeout`. */
+  expire(now: number): void {
+    if (this.state !== "open" || this.deadline > now) return
+    const entry = this.head < this.inflight.length ? this.inflight[this.head]! : this.queued[0]!
+    const timeout = this.config.requestTimeout
+    this.close(timeoutFailure(this.config.address, timeout, formatDuration(timeout), entry))
+  }
 
   // ---------------------------------------------------------------------------
   // closing
@@ -347,25 +321,18 @@ export class Connection {
 
   /**
    * Marks the connection closed, lets the client drop it from its pool,
-   * fails every pending call, then destroys the socket. Uninterruptible: the
-   * pending calls must always be failed, even when closing the connection's
-   * scope interrupts this fiber.
+   * fails every pending call, then destroys the socket. Synchronous, so
+   * nothing can interrupt it halfway.
    */
-  close(failure: Failure): Effect.Effect<void> {
-    return Effect.uninterruptible(Effect.suspend(() => {
-      const detached = this.detach(failure)
-      if (detached === undefined) return Effect.void
-      return Effect.andThen(
-        this.config.onClose(this),
-        Effect.suspend(() => {
-          failAll(detached, failure)
-          return this.finalizing ? Effect.void : Effect.ignore(this.writer.write(closeEvent))
-        })
-      )
-    }))
+  close(failure: Failure): void {
+    const detached = this.detach(failure)
+    if (detached === undefined) return
+    this.config.onClose(this)
+    failAll(detached, failure)
+    this.transport?.destroy()
   }
 
-  /** Closes synchronously without touching the socket (for scope finalizers). */
+  /** Closes without touching the socket (for the scope's finalizer: the transport's own closes it). */
   closeNow(failure: Failure): void {
     const detached = this.detach(failure)
     if (detached !== undefined) failAll(detached, failure)
@@ -381,37 +348,32 @@ export class Connection {
     this.head = 0
     this.queued = []
     this.decoder.reset()
-    // Let the parked fibers see the close and end.
-    if (this.writerResume !== undefined) this.wakeWriter()
-    if (this.watchdogResume !== undefined) this.wakeWatchdog()
     return detached
+  }
+
+  /** @internal */
+  attach(transport: ClientTransport.Transport): void {
+    this.transport = transport
+    if (this.state !== "open") transport.destroy()
   }
 }
 
 /**
- * Opens a connection on a dialed socket: acquires its reader (this is when a
- * Node socket connects) and writer, then forks the reader, writer and
- * watchdog fibers into the scope. Closing the scope fails pending calls and
- * closes the socket.
+ * Opens a connection over `open` (this is when a socket connects). Closing
+ * the scope fails pending calls and closes the socket.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = Effect.fnUntraced(function*(socket: Socket.Socket, config: Config) {
-  const pull = yield* Socket.readerBytes(socket)
-  const writer = yield* socket.writer
+export const make = Effect.fnUntraced(function*(open: ClientTransport.Open, config: Config) {
   const clock = yield* Clock.Clock
-  const connection = new Connection(config, clock, writer)
-  const closed = closedFailure(config.address, "closed by the client")
-  yield* Effect.addFinalizer(() => Effect.sync(() => connection.closeNow(closed)))
-  yield* Effect.forkScoped(connection.readLoop(pull))
-  yield* Effect.forkScoped(connection.writeLoop)
-  if (connection.timeoutMillis > 0) yield* Effect.forkScoped(connection.watchdog)
-  // Added last, so it runs first when the scope closes.
+  const connection = new Connection(config, clock)
+  connection.attach(yield* open(connection))
+  // Added after the transport's, so it runs first when the scope closes.
   yield* Effect.addFinalizer(() =>
     Effect.sync(() => {
-      connection.finalizing = true
+      if (connection.state === "open") connection.closeNow(closedFailure(config.address, "closed by the client"))
     })
   )
   return connection
-}) as (socket: Socket.Socket, config: Config) => Effect.Effect<Connection, Socket.SocketError, Scope.Scope>
+}) as (open: ClientTransport.Open, config: Config) => Effect.Effect<Connection, Socket.SocketError, Scope.Scope>

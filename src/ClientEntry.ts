@@ -171,6 +171,8 @@ export const timeoutFailure = (
 const batch: Array<Request.Request> = []
 
 const encode = (entries: ReadonlyArray<Entry>): Uint8Array => {
+  // A lone pipeline (the common batch) is encoded from its own array.
+  if (entries.length === 1 && entries[0]!.requests !== undefined) return Wire.encodeRequests(entries[0]!.requests)
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i]!
     if (entry.request !== undefined) batch.push(entry.request)

@@ -22,7 +22,21 @@
  *   connection closed within `youngMillis` of opening counts as a failed
  *   dial, so a server that accepts and closes is not redialed in a loop;
  * - every timer is a fiber sleeping on `Clock` (reaper, refill backoff,
- *   `acquireTimeout` watchdog), never one per call.
+ *   `acquireTimeout` watchdog, `requestTimeout` sweeper), one per pool, never
+ *   one per call or per connection.
+ *
+ * Why not effect's `Pool` (checked against effect 4.1's Pool.ts): a lease is
+ * an Effect step tied to a Scope (`Pool.get`) or a fiber (`Pool.use`), so
+ * taking a connection when it goes from idle to busy, as "leased while in
+ * service" would need, costs a fiber step and a finalizer on the per-call
+ * path (`seq` goes idle -> busy on every call), and cannot run from the
+ * socket's read handler that completes callers; leasing each connection for
+ * its whole life instead leaves the Pool nothing to do (its TTL reaps only
+ * unleased items). And it would give up behaviour the tests pin: its `get`
+ * picks its own item (no "idle first, else least loaded"), a failed acquire
+ * keeps its slot and is retried by the next borrower at once (no `refill`
+ * backoff: a dial storm in an outage), and its waiters are not ours
+ * (`acquireTimeout`, cancellation without sending).
  *
  * @since 0.1.0
  * @internal
@@ -39,6 +53,7 @@ import * as Scope from "effect/Scope"
 import type * as ClientConnection from "./ClientConnection.ts"
 import { closedFailure, type Resume } from "./ClientEntry.ts"
 import { AcquireTimeout, ClientError, PoolClosed } from "./ClientError.ts"
+import { Sweeper } from "./ClientSweeper.ts"
 import { Waiter, Waiters } from "./ClientWaiters.ts"
 import type * as Request from "./Request.ts"
 
@@ -46,6 +61,9 @@ type Connection = ClientConnection.Connection
 
 /** A connection closed this soon after opening counts as a failed dial for the refill. */
 const youngMillis = 1000
+
+/** What the pool gives each connection. @internal */
+export type Hooks = Pick<ClientConnection.Config, "onClose" | "onSlotFree" | "trackIdle" | "onBusy">
 
 /** What the pool needs from its client. @internal */
 export interface Config {
@@ -58,9 +76,7 @@ export interface Config {
   readonly acquireTimeout: Duration.Duration
   readonly refill: Schedule.Schedule<unknown, ClientError>
   /** Dials and opens one connection in the current scope (connect timeout included). */
-  readonly connect: (
-    hooks: Pick<ClientConnection.Config, "onClose" | "onSlotFree" | "trackIdle">
-  ) => Effect.Effect<Connection, ClientError, Scope.Scope>
+  readonly connect: (hooks: Hooks) => Effect.Effect<Connection, ClientError, Scope.Scope>
 }
 
 /** The pool (see the module notes). @internal */
@@ -78,11 +94,11 @@ export class Pool {
   private readonly clock: Clock.Clock
   private readonly services: Context.Context<never>
   private readonly scope: Scope.Scope
-  private readonly scopes = new Map<Connection, Scope.Closeable>()
-  private readonly openedAt = new Map<Connection, number>()
   // The last connection that died young, for the refill's backoff.
   private youngDeath: ClientError | undefined
-  private readonly hooks: Pick<ClientConnection.Config, "onClose" | "onSlotFree" | "trackIdle">
+  private readonly hooks: Hooks
+  /** The `requestTimeout` fiber's logic (forked by the client when the timeout is on). */
+  readonly sweeper: Sweeper
   private readonly acquireMillis: number
   private readonly poolClosed: Exit.Exit<never, ClientError>
 
@@ -100,8 +116,11 @@ export class Pool {
     this.poolClosed = Exit.fail(
       new ClientError({ reason: new PoolClosed({ address: config.address, maybeProcessed: false }) })
     )
+    const sweeper = new Sweeper(this.connections, clock, () => this.closed)
+    this.sweeper = sweeper
     this.hooks = {
-      onClose: (connection) => Effect.sync(() => this.remove(connection)),
+      onBusy: () => sweeper.wake(),
+      onClose: (connection) => this.remove(connection),
       onSlotFree: (connection) => {
         if (this.waiters.live > 0) this.serve(connection)
       },
@@ -250,8 +269,8 @@ export class Pool {
       return
     }
     this.connections.push(connection)
-    this.scopes.set(connection, scope)
-    this.openedAt.set(connection, this.clock.currentTimeMillisUnsafe())
+    connection.scope = scope
+    connection.openedAt = this.clock.currentTimeMillisUnsafe()
     if (this.waiters.live > 0) this.serve(connection)
   }
 
@@ -264,14 +283,12 @@ export class Pool {
     const index = this.connections.indexOf(connection)
     if (index >= 0) this.connections.splice(index, 1)
     if (this.closed) return
-    const openedAt = this.openedAt.get(connection)
-    this.openedAt.delete(connection)
-    if (openedAt !== undefined && this.clock.currentTimeMillisUnsafe() - openedAt < youngMillis) {
-      this.youngDeath = connection.closedError
-    }
-    const scope = this.scopes.get(connection)
+    const scope = connection.scope
     if (scope !== undefined) {
-      this.scopes.delete(connection)
+      connection.scope = undefined
+      if (this.clock.currentTimeMillisUnsafe() - connection.openedAt < youngMillis) {
+        this.youngDeath = connection.closedError
+      }
       Effect.runForkWith(this.services)(Scope.close(scope, Exit.void))
     }
     this.gaveUp = false
@@ -346,7 +363,8 @@ export class Pool {
     const reap = Effect.suspend(() => {
       const expired = this.clock.currentTimeMillisUnsafe() - idleMillis
       const victims = this.connections.filter((c) => c.outstanding === 0 && c.idleSince <= expired)
-      return Effect.forEach(victims, (connection) => connection.close(failure), { discard: true })
+      for (let i = 0; i < victims.length; i++) victims[i]!.close(failure)
+      return Effect.void
     })
     return Effect.asVoid(Effect.schedule(reap, Schedule.spaced(this.config.reapInterval)))
   })
@@ -383,12 +401,15 @@ export class Pool {
     this.waiters.fail(this.waiters.live, this.poolClosed)
     this.wakeRefill()
     this.wakeWatchdog()
+    this.sweeper.wake()
     const connections = Array.from(this.connections)
-    const scopes = Array.from(this.scopes.values())
-    this.scopes.clear()
-    return Effect.andThen(
-      Effect.forEach(connections, (c) => c.shutdown(), { discard: true }),
-      Effect.forEach(scopes, (scope) => Scope.close(scope, Exit.void), { discard: true })
-    )
+    const scopes: Array<Scope.Closeable> = []
+    for (let i = 0; i < connections.length; i++) {
+      const connection = connections[i]!
+      if (connection.scope !== undefined) scopes.push(connection.scope)
+      connection.scope = undefined
+      connection.shutdown()
+    }
+    return Effect.forEach(scopes, (scope) => Scope.close(scope, Exit.void), { discard: true })
   })
 }

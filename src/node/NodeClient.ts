@@ -10,9 +10,11 @@ import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type * as Net from "node:net"
-import type * as Tls from "node:tls"
+import * as Net from "node:net"
+import * as Tls from "node:tls"
 import * as Client from "../Client.ts"
+import * as ClientTransport from "../ClientTransport.ts"
+import * as NodeClientSocket from "./NodeClientSocket.ts"
 
 /**
  * Where to connect: `host` + `port` for TCP, or `path` for a Unix socket.
@@ -90,8 +92,19 @@ const check = (options: Options): Effect.Effect<void, Client.ClientError> => {
 export const make = (options: Options): Effect.Effect<Client.Dialer["Service"], Client.ClientError> =>
   Effect.as(
     check(options),
-    Client.Dialer.of({ address: formatAddress(options), dial: NodeSocket.makeNet(connectOptions(options)) })
+    Client.Dialer.of({ address: formatAddress(options), dial: dialNet(connectOptions(options)) })
   )
+
+// The platform's `Socket`, carrying the lean transport the client uses (see `NodeClientSocket`).
+const dialNet = (options: Net.NetConnectOpts) => {
+  const open = NodeClientSocket.open(() => Net.createConnection(options), "connect")
+  return Effect.map(NodeSocket.makeNet(options), (socket) => ClientTransport.withOpen(socket, open))
+}
+
+const dialTls = (options: Tls.ConnectionOptions) => {
+  const open = NodeClientSocket.open(() => Tls.connect(options), "secureConnect")
+  return Effect.map(NodeSocket.makeTls(options), (socket) => ClientTransport.withOpen(socket, open))
+}
 
 /**
  * The `Client` over TCP (`{ host, port }`) or a Unix socket (`{ path }`):
@@ -194,7 +207,7 @@ export const layerDialerTls = (
       check(options),
       Client.Dialer.of({
         address: formatAddress(options),
-        dial: NodeSocket.makeTls({ ...tls, ...connectOptions(options) } as Tls.ConnectionOptions)
+        dial: dialTls({ ...tls, ...connectOptions(options) } as Tls.ConnectionOptions)
       })
     )
   }))

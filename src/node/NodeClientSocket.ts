@@ -1,0 +1,120 @@
+/**
+ * A lean client transport over a Node `net.Socket` (or `tls.TLSSocket`), for
+ * the client's hot path: the socket's own 'data', 'drain', 'error', 'end'
+ * and 'close' events drive the connection, whose callers complete from the
+ * 'data' handler. `@effect/platform-node`'s adapter (`fromDuplex`) is general
+ * (paused streams pulled by a fiber, TLS upgrades, any Duplex); a client
+ * connection needs only: connect, read every chunk, write, wait for drain,
+ * destroy.
+ *
+ * The dialed `Socket` is still a full `effect/socket` `Socket` (the
+ * platform's, connecting only if its reader is acquired); the client finds
+ * the lean path on it (`ClientTransport.withOpen`), so a `Dialer` that wraps
+ * `NodeClient`'s keeps it.
+ *
+ * @since 0.1.0
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import * as Scope from "effect/Scope"
+import * as Socket from "effect/socket/Socket"
+import type * as Net from "node:net"
+import type * as ClientTransport from "../ClientTransport.ts"
+
+/**
+ * The transport of one connected socket; its listeners are its methods,
+ * bound once.
+ */
+class NodeTransport implements ClientTransport.Transport {
+  private readonly conn: Net.Socket
+  private readonly handler: ClientTransport.Handler
+  private done = false
+
+  constructor(conn: Net.Socket, handler: ClientTransport.Handler) {
+    this.conn = conn
+    this.handler = handler
+    conn.on("data", this.onData)
+    conn.on("drain", this.onDrain)
+    conn.on("error", this.onError)
+    conn.on("end", this.onEnd)
+    conn.on("close", this.onClose)
+  }
+
+  readonly write = (bytes: Uint8Array): boolean => this.conn.write(bytes)
+
+  readonly destroy = (): void => {
+    if (this.done) return
+    this.done = true
+    this.conn.destroy()
+  }
+
+  // A view, not the `Buffer`: the frame decoder's per-frame `subarray` of a
+  // plain `Uint8Array` is much cheaper than `Buffer#subarray`.
+  private readonly onData = (chunk: Uint8Array): void => {
+    if (!this.done) this.handler.onData(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))
+  }
+
+  private readonly onDrain = (): void => {
+    if (!this.done) this.handler.onDrain()
+  }
+
+  private fail(error: Socket.SocketError, during: "read" | "write"): void {
+    if (this.done) return
+    this.done = true
+    this.handler.onError(error, during)
+    this.conn.destroy()
+  }
+
+  private readonly onError = (cause: Error & { readonly syscall?: string }): void => {
+    const during = cause.syscall === "write" ? "write" : "read"
+    this.fail(
+      new Socket.SocketError({
+        reason: during === "write" ? new Socket.SocketWriteError({ cause }) : new Socket.SocketReadError({ cause })
+      }),
+      during
+    )
+  }
+
+  private readonly onEnd = (): void => {
+    this.fail(new Socket.SocketError({ reason: new Socket.SocketCloseError({ code: 1000 }) }), "read")
+  }
+
+  private readonly onClose = (hadError: boolean): void => {
+    this.fail(new Socket.SocketError({ reason: new Socket.SocketCloseError({ code: hadError ? 1006 : 1000 }) }), "read")
+  }
+}
+
+/**
+ * The lean `Open` for sockets made by `connect`, connected once `event`
+ * (`"connect"`, or `"secureConnect"` for TLS) fires. The socket is destroyed
+ * by the scope's finalizer, added before the socket exists.
+ *
+ * @internal
+ */
+export const open = (
+  connect: () => Net.Socket,
+  event: "connect" | "secureConnect"
+): ClientTransport.Open =>
+(handler) =>
+  Effect.flatMap(Effect.scope, (scope) => {
+    let conn: Net.Socket | undefined
+    return Effect.andThen(
+      Scope.addFinalizer(scope, Effect.sync(() => conn?.destroy())),
+      Effect.callback<ClientTransport.Transport, Socket.SocketError>((resume) => {
+        const socket = connect()
+        conn = socket
+        const onFailed = (cause: Error) => {
+          socket.off(event, onConnected)
+          resume(
+            Effect.fail(new Socket.SocketError({ reason: new Socket.SocketOpenError({ kind: "Unknown", cause }) }))
+          )
+        }
+        const onConnected = () => {
+          socket.off("error", onFailed)
+          resume(Effect.succeed(new NodeTransport(socket, handler)))
+        }
+        socket.once("error", onFailed)
+        socket.once(event, onConnected)
+      })
+    )
+  })
