@@ -14,6 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Socket from "effect/socket/Socket"
 import type * as Net from "node:net"
+import { type DirectRead, DirectReadTypeId } from "../ServerConnection.ts"
 
 type Batch = ReadonlyArray<Uint8Array>
 type Resume = (effect: Effect.Effect<Batch, Socket.SocketError>) => void
@@ -50,7 +51,20 @@ export const make = (conn: Net.Socket): Socket.Socket => {
       resume(Exit.fail(error))
     }
   }
+  // The server's direct path (see `ServerConnection.DirectRead`): a chunk that
+  // arrives while the loop is parked with nothing queued is answered right
+  // here, in the data handler, with no fiber hop; the pull resumes only when
+  // the loop has work the handler could not finish.
+  const control: DirectRead[typeof DirectReadTypeId] = { direct: undefined }
   const onData = (chunk: Uint8Array) => {
+    const direct = control.direct
+    if (direct !== undefined && waiter !== undefined && chunks.length === 0) {
+      const batch = direct(chunk)
+      if (batch === undefined) return
+      const resume = waiter
+      waiter = undefined
+      return resume(Exit.succeed(batch))
+    }
     chunks.push(chunk)
     queued += chunk.length
     if (queued > highWaterMark && waiter === undefined) conn.pause()
@@ -97,6 +111,7 @@ export const make = (conn: Net.Socket): Socket.Socket => {
         conn.off("data", onData)
         conn.off("end", onEnd)
         conn.off("close", onClose)
+        control.direct = undefined
         error ??= closed(1006)
         deliver()
         if (!conn.destroyed) conn.destroySoon()
@@ -154,5 +169,8 @@ export const make = (conn: Net.Socket): Socket.Socket => {
     }),
     () => Effect.sync(() => conn.writableEnded || conn.end())
   )
-  return Socket.make({ reader, writer })
+  const socket: Socket.Socket & DirectRead = Object.assign(Socket.make({ reader, writer }), {
+    [DirectReadTypeId]: control
+  })
+  return socket
 }
