@@ -21,6 +21,14 @@ type Resume = (effect: Effect.Effect<Batch, Socket.SocketError>) => void
 
 const highWaterMark = 256 * 1024
 
+// Built when it happens: an Error made per connection up front holds its stack (~1 KiB) for the connection's life.
+const peerGone = () =>
+  Exit.fail(
+    new Socket.SocketError({
+      reason: new Socket.SocketWriteError({ cause: new Error("the peer closed the connection before the reply") })
+    })
+  )
+
 const closed = (code: number) => new Socket.SocketError({ reason: new Socket.SocketCloseError({ code }) })
 
 /**
@@ -141,25 +149,20 @@ export const make = (conn: Net.Socket): Socket.Socket => {
       conn.off("error", onFailed)
     })
   })
-  const peerGone = Exit.fail(
-    new Socket.SocketError({
-      reason: new Socket.SocketWriteError({ cause: new Error("the peer closed the connection before the reply") })
-    })
-  )
   const write = (chunk: Uint8Array | string | Socket.CloseEvent): Effect.Effect<void, Socket.SocketError> => {
     if (Socket.isCloseEvent(chunk)) {
       conn.destroy()
       return Exit.void
     }
     // A write on a socket the peer already closed would wait for a 'drain' that never comes.
-    if (conn.destroyed || conn.writableEnded) return peerGone
+    if (conn.destroyed || conn.writableEnded) return peerGone()
     return conn.write(chunk) ? Exit.void : awaitDrain
   }
   const writer = Effect.acquireRelease(
     Effect.succeed<Socket.Writer>({
       write,
       writeAll: (all) => {
-        if (conn.destroyed || conn.writableEnded) return peerGone
+        if (conn.destroyed || conn.writableEnded) return peerGone()
         conn.cork()
         let ok = true
         for (const chunk of all) ok = conn.write(chunk) && ok
