@@ -25,6 +25,7 @@ import type * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import * as Socket from "effect/socket/Socket"
 import * as Handlers from "./Handlers.ts"
+import * as Message from "./Message.ts"
 import type * as Request from "./Request.ts"
 import * as Response from "./Response.ts"
 import * as Errors from "./ServerError.ts"
@@ -270,10 +271,10 @@ export const make = (deps: {
   // Any other Effect is left in `suspended` and `undefined` returned: the
   // fiber must run it.
   let suspended: Effect.Effect<Response.Response> | undefined
-  const handleFrame = (body: Uint8Array): Response.Response | undefined => {
+  const handleFrame = (bytes: Uint8Array, start: number, end: number): Response.Response | undefined => {
     let request: Request.Request
     try {
-      request = Wire.decodeRequestUnsafe(body, decodeLimits)
+      request = Wire.decodeRequestAtUnsafe(bytes, start, end, decodeLimits)
     } catch (e) {
       if (!(e instanceof Wire.WireError)) throw e
       const reason = e.reason._tag === "MetadataLimit"
@@ -342,8 +343,8 @@ export const make = (deps: {
     Handlers.toResponse(result)
       ?? settled(onHandlerFailure(request)(Cause.die(Handlers.invalidSuccess(request.code, result))))
 
-  const handleFrameEffect = (body: Uint8Array): Effect.Effect<Response.Response> => {
-    const reply = handleFrame(body)
+  const handleFrameEffect = (bytes: Uint8Array, start: number, end: number): Effect.Effect<Response.Response> => {
+    const reply = handleFrame(bytes, start, end)
     if (reply !== undefined) return Effect.succeed(reply)
     const effect = suspended!
     suspended = undefined
@@ -370,7 +371,10 @@ export const make = (deps: {
     const pull = yield* Socket.readerBytes(socket)
     const writer = yield* socket.writer
     const decoder = new Wire.FrameDecoder(options.maxFrameSize)
-    const frames: Array<Uint8Array> = []
+    // The frames of a pass: body `i` is `sources[i]` from `ranges[2i]` to
+    // `ranges[2i + 1]`, decoded in place (no view per frame).
+    const ranges: Array<number> = []
+    const sources: Array<Uint8Array> = []
     let replies: Array<Response.Response> = []
     const timed = options.timeout > 0 || options.idleTimeout > 0
     const runFork = Effect.runForkWith(context)
@@ -508,24 +512,33 @@ export const make = (deps: {
             // stops at a frame boundary, the rest of the chunk waits), each
             // answered before the next is decoded: a batch of tiny frames never
             // holds more than that many views.
-            while (chunkIndex < chunks.length && framing === undefined && frames.length < maxFramesPerPass) {
+            while (chunkIndex < chunks.length && framing === undefined && sources.length < maxFramesPerPass) {
               const chunk = chunks[chunkIndex]!
               const rest = chunkOffset === 0 ? chunk : chunk.subarray(chunkOffset)
-              framing = decoder.push(rest, frames, maxFramesPerPass)
+              framing = decoder.pushRanges(rest, ranges, maxFramesPerPass)
+              for (let i = sources.length * 2; i < ranges.length; i += 2) {
+                if (ranges[i]! >= 0) sources.push(rest)
+                else {
+                  // A frame completed from earlier chunks: its copy, from 0.
+                  sources.push(decoder.joined)
+                  decoder.joined = Message.emptyPayload
+                  ranges[i] = 0
+                }
+              }
               if (decoder.consumed === rest.length) {
                 chunkIndex++
                 chunkOffset = 0
               } else chunkOffset += decoder.consumed
             }
             last = chunkIndex === chunks.length || framing !== undefined
-            if (frames.length > 0) {
+            if (sources.length > 0) {
               anyFrames = true
               conn.lastActivity = now
-              requestsRead.update(frames.length, deps.context)
+              requestsRead.update(sources.length, deps.context)
             }
             if (last) reserve()
             frameIndex = 0
-            if (options.concurrency !== 1 && frames.length > 0) {
+            if (options.concurrency !== 1 && sources.length > 0) {
               waited = true
               stage = Passed
               return Concurrent
@@ -534,8 +547,9 @@ export const make = (deps: {
             continue
           }
           case Handle: {
-            while (frameIndex < frames.length) {
-              const reply = handleFrame(frames[frameIndex++]!)
+            while (frameIndex < sources.length) {
+              const i = frameIndex++
+              const reply = handleFrame(sources[i]!, ranges[2 * i]!, ranges[2 * i + 1]!)
               if (reply === undefined) {
                 waited = true
                 pending = suspended
@@ -552,8 +566,9 @@ export const make = (deps: {
             // Fairness: after a budget of work, let the event loop serve other
             // connections before this one decodes more (a flooding peer whose
             // data is always queued would otherwise never yield).
-            work += frames.length * frameWork
-            frames.length = 0
+            work += sources.length * frameWork
+            sources.length = 0
+            ranges.length = 0
             stage = last ? Final : Decode
             if (work >= yieldAfterWork) {
               work = 0
@@ -649,7 +664,7 @@ export const make = (deps: {
     // `concurrency > 1`: up to that many handlers at once; each reply is
     // written as soon as every reply before it is ready.
     const handleConcurrently = function*() {
-      const n = frames.length
+      const n = sources.length
       const results: Array<Response.Response | undefined> = Array.from({ length: n })
       let next = 0
       let wake: Deferred.Deferred<void> | undefined
@@ -659,11 +674,15 @@ export const make = (deps: {
         if (w !== undefined) Deferred.doneUnsafe(w, Exit.void)
       }
       const work = Effect.onExit(
-        Effect.forEach(frames, (frame, i) =>
-          Effect.map(handleFrameEffect(frame), (reply) => {
-            results[i] = reply
-            if (i === next) wakeUp()
-          }), { concurrency: options.concurrency, discard: true }),
+        Effect.forEach(
+          sources,
+          (source, i) =>
+            Effect.map(handleFrameEffect(source, ranges[2 * i]!, ranges[2 * i + 1]!), (reply) => {
+              results[i] = reply
+              if (i === next) wakeUp()
+            }),
+          { concurrency: options.concurrency, discard: true }
+        ),
         () => Effect.sync(wakeUp)
       )
       const fiber = yield* Effect.forkChild(work, { startImmediately: true })
