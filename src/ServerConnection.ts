@@ -1,15 +1,20 @@
 /**
- * One server connection: the read → handle → write loop and its watchdog.
- * Internal to `Server`.
+ * One server connection: the read → handle → write loop, and the server's
+ * deadline sweeper. Internal to `Server`.
  *
- * The loop pulls a batch of chunks, decodes every complete frame in place,
+ * The loop takes a batch of chunks, decodes every complete frame in place,
  * runs the handlers (in order, or `concurrency` at a time), and sends all the
- * replies of the batch with one write. It does not pull again until that write
- * has drained, so a peer that stops reading stops being read: its memory is
- * bounded by one batch.
+ * replies of the batch with one write. It does not take another batch until
+ * that write has drained, so a peer that stops reading stops being read: its
+ * memory is bounded by one batch. On a socket with the `DirectRead`
+ * capability (`NodeStream`) a batch whose handlers return completed Effects is
+ * answered inside the socket's data handler, with no fiber hop; the
+ * connection's fiber, which owns the socket and its scope, takes over only
+ * when a batch needs it.
  *
- * Timeouts use one watchdog fiber per connection that compares deadlines with
- * `Clock` — never a timer per request — so `TestClock` drives them.
+ * Timeouts use one sweeper fiber per server that compares each connection's
+ * deadlines with `Clock` — never a timer per request or per connection — so
+ * `TestClock` drives them.
  *
  * @since 0.1.0
  * @internal

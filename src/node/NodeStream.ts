@@ -5,7 +5,9 @@
  * already open and needs only: pull every chunk that arrived, write, wait for
  * drain, close. Chunks arrive by 'data' and queue until pulled; past a
  * high-water mark of queued bytes the socket is paused (backpressure), and a
- * pull resumes it.
+ * pull resumes it. It also has the server's `DirectRead` capability: a chunk
+ * arriving while the loop is parked with nothing queued goes straight to the
+ * loop's synchronous handler.
  *
  * @since 0.1.0
  * @internal
