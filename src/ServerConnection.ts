@@ -153,6 +153,7 @@ export interface DirectRead {
 
 // The empty batch a direct handler resumes the pull with: the fiber takes over the batch in progress.
 const resumed: ReadonlyArray<Uint8Array> = []
+const noChunks: ReadonlyArray<Uint8Array> = []
 
 // What `step` needs next: `Done` (the batch is answered), `Finish` (answered,
 // then the connection ends on a framing error or a refused frame), `Suspend`
@@ -429,7 +430,7 @@ export const make = (deps: {
     )
 
     // The batch in progress.
-    let chunks: ReadonlyArray<Uint8Array> = []
+    let chunks = noChunks
     let chunkIndex = 0
     let chunkOffset = 0
     let frameIndex = 0
@@ -592,6 +593,8 @@ export const make = (deps: {
             continue
           }
           default: {
+            // Not kept while idle: a chunk is a view that can pin a larger buffer of the socket.
+            chunks = noChunks
             if (framing !== undefined || refused !== undefined) return Finish
             // Between batches only the incomplete frame's reservation stays charged.
             hold(conn, conn.reserved)
@@ -718,6 +721,9 @@ export const make = (deps: {
     // the fiber stays parked; `resumed`: the fiber takes over the batch.
     let handedOver: Step = Done
     const direct = (chunk: Uint8Array): ReadonlyArray<Uint8Array> | undefined => {
+      // Draining: the fiber decides, as without the direct path (it may be
+      // interrupted already, and then the chunk is never read).
+      if (deps.isDraining()) return [chunk]
       // The data came from the event loop: it had a turn.
       work = 0
       begin([chunk])
