@@ -109,7 +109,7 @@ export const make = Effect.fn("Quasizero.Server.make")(function*(options?: Optio
     if (drained !== undefined && connections.size === 0) Deferred.doneUnsafe(drained, Effect.void)
   }
 
-  const serve = ServerConnection.make({
+  const { serve, sweeper } = ServerConnection.make({
     options: resolved,
     handlers,
     setup,
@@ -127,6 +127,8 @@ export const make = Effect.fn("Quasizero.Server.make")(function*(options?: Optio
     clock: yield* Clock.Clock
   })
 
+  // Forked before the accept fiber: deadlines still apply while the server drains.
+  yield* Effect.forkScoped(sweeper(connections))
   yield* Effect.forkScoped(socketServer.run(serve))
 
   // Added after the accept fiber, so it runs before that fiber is interrupted.

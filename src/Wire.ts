@@ -153,6 +153,64 @@ export class FrameDecoder {
     return undefined
   }
 
+  /**
+   * The frame `pushRanges` completed from earlier chunks (copied once), for
+   * a range whose start is -1.
+   */
+  joined: Uint8Array = emptyBytes
+
+  /**
+   * `push` without a view per frame: appends each complete frame body as a
+   * pair `start, end` of offsets into `chunk`, or `-1, length` for the frame
+   * completed from earlier chunks (it is `joined`; only the first pair can be
+   * one). Stops, like `push`, once `out` holds `maxFrames` pairs.
+   *
+   * @example
+   * ```ts
+   * import { Wire } from "quasizero"
+   * const decoder = new Wire.FrameDecoder()
+   * const ranges: Array<number> = []
+   * decoder.pushRanges(new Uint8Array([1, 8, 2, 8, 1]), ranges) // ranges: [1, 2, 3, 5]
+   * ```
+   *
+   * @since 0.2.0
+   */
+  pushRanges(chunk: Uint8Array, out: Array<number>, maxFrames: number = Infinity): WireError | undefined {
+    this.consumed = chunk.length
+    if (this.error !== undefined) return this.error
+    let offset = 0
+    if (this.buffered > 0) {
+      offset = this.continueFrame(chunk, joinedOut)
+      if (offset < 0) return this.error // still incomplete, or failed
+      this.joined = joinedOut.pop()!
+      out.push(-1, this.joined.length)
+    }
+    const length = chunk.length
+    const limit = maxFrames * 2
+    while (offset < length) {
+      if (out.length >= limit) {
+        this.consumed = offset
+        return undefined
+      }
+      const header = this.readPrefix(chunk, offset, length)
+      if (header === -2) return this.error
+      if (header === -1) {
+        this.hold(chunk.subarray(offset))
+        return undefined
+      }
+      const frameEnd = offset + this.prefixSize + header
+      if (frameEnd <= length) {
+        out.push(offset + this.prefixSize, frameEnd)
+        offset = frameEnd
+      } else {
+        this.frameSize = this.prefixSize + header
+        this.hold(chunk.subarray(offset))
+        return undefined
+      }
+    }
+    return undefined
+  }
+
   /** Drops any partial frame and error, ready for a fresh stream. */
   reset(): void {
     this.parts = []
@@ -226,6 +284,10 @@ export class FrameDecoder {
     return -2
   }
 }
+
+const emptyBytes = new Uint8Array(0)
+// The one frame `continueFrame` completes, for `pushRanges`.
+const joinedOut: Array<Uint8Array> = []
 
 const concat = (parts: ReadonlyArray<Uint8Array>, size: number, last: Uint8Array): Uint8Array => {
   const out = new Uint8Array(size + last.length)

@@ -304,10 +304,10 @@ const readMetadataEntry = (into: Map<string, string> | undefined, entryOffset: n
   return map
 }
 
-const begin = (bytes: Uint8Array, bounds: DecodeLimits): void => {
+const begin = (bytes: Uint8Array, bounds: DecodeLimits, from = 0, to = bytes.length): void => {
   buf = bytes
-  pos = 0
-  end = bytes.length
+  pos = from
+  end = to
   activeLimits = bounds
   entriesLeft = bounds.maxMetadataEntries
   metadataBytesLeft = bounds.maxMetadataBytes
@@ -327,8 +327,43 @@ const begin = (bytes: Uint8Array, bounds: DecodeLimits): void => {
  * @since 0.1.0
  * @category decoding
  */
-export const decodeRequestUnsafe = (body: Uint8Array, limits: DecodeLimits = defaultDecodeLimits): Request.Request => {
-  begin(body, limits)
+export const decodeRequestUnsafe = (body: Uint8Array, limits: DecodeLimits = defaultDecodeLimits): Request.Request =>
+  decodeRequestRange(body, 0, body.length, limits)
+
+/**
+ * `decodeRequestUnsafe` of the body at `bytes[start, end)`, with no view made
+ * for it (the server decodes frames in place in the chunk they arrived in).
+ * Offsets in a `WireError` count from `start`, as if the body had been cut out.
+ *
+ * @example
+ * ```ts
+ * import { Wire } from "quasizero"
+ * const frame = Wire.encodeRequest({ code: 1, metadata: new Map(), payload: new Uint8Array(0) })
+ * const request = Wire.decodeRequestAtUnsafe(frame, 1, frame.length) // skip the 1-byte length prefix
+ * ```
+ *
+ * @since 0.2.0
+ * @category decoding
+ */
+export const decodeRequestAtUnsafe = (
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  limits: DecodeLimits = defaultDecodeLimits
+): Request.Request => {
+  if (start === 0) return decodeRequestRange(bytes, 0, end, limits)
+  try {
+    return decodeRequestRange(bytes, start, end, limits)
+  } catch (e) {
+    // Decoding is deterministic: decoding the cut-out body throws the same
+    // error with offsets from the body's start. Failures are rare; views are not made for the others.
+    if (e instanceof WireError) return decodeRequestRange(bytes.subarray(start, end), 0, end - start, limits)
+    throw e
+  }
+}
+
+const decodeRequestRange = (body: Uint8Array, from: number, to: number, limits: DecodeLimits): Request.Request => {
+  begin(body, limits, from, to)
   let code = 0
   let metadata: Map<string, string> | undefined
   let payload = Message.emptyPayload

@@ -337,6 +337,53 @@ describe("FrameDecoder", () => {
     )
   })
 
+  it("pushRanges gives the frames push gives, as offsets, whatever the split", () => {
+    fc.assert(
+      fc.property(
+        fc.array(smallRequestArb, { minLength: 1, maxLength: 8 }).chain((requests) => {
+          const stream = Wire.encodeRequests(requests)
+          return fc.tuple(fc.constant(requests), fc.constant(stream), cutsArb(stream.length, 12))
+        }),
+        ([requests, stream, cuts]) => {
+          const decoder = new Wire.FrameDecoder()
+          const decoded: Array<Request.Request> = []
+          for (const chunk of splitAt(stream, cuts)) {
+            const ranges: Array<number> = []
+            expect(decoder.pushRanges(chunk, ranges)).toBeUndefined()
+            for (let i = 0; i < ranges.length; i += 2) {
+              const joined = ranges[i]! < 0
+              // Only the first frame of a push can be one completed from earlier chunks.
+              if (joined) expect(i).toBe(0)
+              decoded.push(
+                joined
+                  ? Wire.decodeRequestUnsafe(decoder.joined.subarray(0, ranges[i + 1]!))
+                  : Wire.decodeRequestAtUnsafe(chunk, ranges[i]!, ranges[i + 1]!)
+              )
+            }
+          }
+          expect(decoder.pending).toBe(0)
+          expect(decoded.map(normRequest)).toEqual(requests.map(normRequest))
+        }
+      ),
+      { numRuns: 300 }
+    )
+  })
+
+  it("decodeRequestAtUnsafe reports offsets from the body's start", () => {
+    const body = Wire.encodeRequestBody(Request.makeUnsafe(7, { payload: "abc" })).subarray(0, 4) // truncated payload
+    const padded = new Uint8Array(body.length + 5)
+    padded.set(body, 5)
+    const direct = (() => {
+      try {
+        Wire.decodeRequestUnsafe(body)
+      } catch (e) {
+        return e
+      }
+    })()
+    expect(() => Wire.decodeRequestAtUnsafe(padded, 5, padded.length)).toThrow(direct as Error)
+    expect(direct).toBeInstanceOf(Wire.WireError)
+  })
+
   it("returns a frame inside one chunk as a view of that chunk", () => {
     const chunk = Wire.encodeRequests([
       Request.makeUnsafe(1, { payload: "hello" }),

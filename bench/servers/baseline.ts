@@ -29,3 +29,16 @@ server.listen(Number(process.env.PORT ?? 0), "127.0.0.1", () => {
   console.log(`listening on 127.0.0.1:${address.port}`)
 })
 reportCpuOnExit()
+
+// Under --expose-gc, SIGUSR2 prints live memory after a full GC (bench/serverMemory.ts).
+const gc = (globalThis as { gc?: () => void }).gc
+if (gc !== undefined) {
+  process.on("SIGUSR2", () => {
+    gc()
+    setTimeout(() => {
+      gc()
+      const m = process.memoryUsage()
+      process.stdout.write(`gc ${JSON.stringify({ heapUsed: m.heapUsed, external: m.external, rss: m.rss })}\n`)
+    }, 50)
+  })
+}

@@ -5,7 +5,9 @@
  * already open and needs only: pull every chunk that arrived, write, wait for
  * drain, close. Chunks arrive by 'data' and queue until pulled; past a
  * high-water mark of queued bytes the socket is paused (backpressure), and a
- * pull resumes it.
+ * pull resumes it. It also has the server's `DirectRead` capability: a chunk
+ * arriving while the loop is parked with nothing queued goes straight to the
+ * loop's synchronous handler.
  *
  * @since 0.1.0
  * @internal
@@ -14,6 +16,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Socket from "effect/socket/Socket"
 import type * as Net from "node:net"
+import { type DirectRead, DirectReadTypeId } from "../ServerConnection.ts"
 
 type Batch = ReadonlyArray<Uint8Array>
 type Resume = (effect: Effect.Effect<Batch, Socket.SocketError>) => void
@@ -48,6 +51,14 @@ const lingeringClose = (conn: Net.Socket): void => {
   if (!conn.writableEnded) conn.end()
 }
 
+// Built when it happens: an Error made per connection up front holds its stack (~1 KiB) for the connection's life.
+const peerGone = () =>
+  Exit.fail(
+    new Socket.SocketError({
+      reason: new Socket.SocketWriteError({ cause: new Error("the peer closed the connection before the reply") })
+    })
+  )
+
 const closed = (code: number) => new Socket.SocketError({ reason: new Socket.SocketCloseError({ code }) })
 
 /**
@@ -78,7 +89,20 @@ export const make = (conn: Net.Socket): Socket.Socket => {
       resume(Exit.fail(error))
     }
   }
+  // The server's direct path (see `ServerConnection.DirectRead`): a chunk that
+  // arrives while the loop is parked with nothing queued is answered right
+  // here, in the data handler, with no fiber hop; the pull resumes only when
+  // the loop has work the handler could not finish.
+  const control: DirectRead[typeof DirectReadTypeId] = { direct: undefined }
   const onData = (chunk: Uint8Array) => {
+    const direct = control.direct
+    if (direct !== undefined && waiter !== undefined && chunks.length === 0) {
+      const batch = direct(chunk)
+      if (batch === undefined) return
+      const resume = waiter
+      waiter = undefined
+      return resume(Exit.succeed(batch))
+    }
     chunks.push(chunk)
     queued += chunk.length
     if (queued > highWaterMark && waiter === undefined) conn.pause()
@@ -125,6 +149,7 @@ export const make = (conn: Net.Socket): Socket.Socket => {
         conn.off("data", onData)
         conn.off("end", onEnd)
         conn.off("close", onClose)
+        control.direct = undefined
         error ??= closed(1006)
         deliver()
         lingeringClose(conn)
@@ -154,25 +179,20 @@ export const make = (conn: Net.Socket): Socket.Socket => {
       conn.off("error", onFailed)
     })
   })
-  const peerGone = Exit.fail(
-    new Socket.SocketError({
-      reason: new Socket.SocketWriteError({ cause: new Error("the peer closed the connection before the reply") })
-    })
-  )
   const write = (chunk: Uint8Array | string | Socket.CloseEvent): Effect.Effect<void, Socket.SocketError> => {
     if (Socket.isCloseEvent(chunk)) {
       conn.destroy()
       return Exit.void
     }
     // A write on a socket the peer already closed would wait for a 'drain' that never comes.
-    if (conn.destroyed || conn.writableEnded) return peerGone
+    if (conn.destroyed || conn.writableEnded) return peerGone()
     return conn.write(chunk) ? Exit.void : awaitDrain
   }
   const writer = Effect.acquireRelease(
     Effect.succeed<Socket.Writer>({
       write,
       writeAll: (all) => {
-        if (conn.destroyed || conn.writableEnded) return peerGone
+        if (conn.destroyed || conn.writableEnded) return peerGone()
         conn.cork()
         let ok = true
         for (const chunk of all) ok = conn.write(chunk) && ok
@@ -182,5 +202,8 @@ export const make = (conn: Net.Socket): Socket.Socket => {
     }),
     () => Effect.sync(() => conn.writableEnded || conn.end())
   )
-  return Socket.make({ reader, writer })
+  const socket: Socket.Socket & DirectRead = Object.assign(Socket.make({ reader, writer }), {
+    [DirectReadTypeId]: control
+  })
+  return socket
 }
