@@ -123,12 +123,29 @@ const load = (client: Client.Client["Service"], stop: { done: boolean }, outcome
       }
     }), { concurrency: "unbounded", discard: true })
 
-/** Each id at most once over every server (incarnation); each reply's id exactly once. */
-const checkNoReplay = (servers: ReadonlyArray<ServerProcess>, outcomes: Outcomes) => {
+const seenOver = (servers: ReadonlyArray<ServerProcess>) => {
   const seen = new Map<string, number>()
   for (const server of servers) {
     for (const [id, n] of server.seen) seen.set(id, (seen.get(id) ?? 0) + n)
   }
+  return seen
+}
+
+/**
+ * A server writes `seen ID` to its stdout before it replies, but the test reads
+ * that pipe and the client's socket as two unrelated streams: under load the
+ * last replies can be read before their `seen` lines. Wait for the pipes to
+ * catch up with every reply (a reply whose `seen` never comes still fails).
+ */
+const drained = (servers: ReadonlyArray<ServerProcess>, outcomes: Outcomes) =>
+  until(() => {
+    const seen = seenOver(servers)
+    return outcomes.replied.every((id) => seen.has(id))
+  }, "every replied id's seen line read from its server")
+
+/** Each id at most once over every server (incarnation); each reply's id exactly once. */
+const checkNoReplay = (servers: ReadonlyArray<ServerProcess>, outcomes: Outcomes) => {
+  const seen = seenOver(servers)
   const replayed = Array.from(seen).filter(([, n]) => n > 1)
   expect(replayed).toEqual([])
   const unseen = outcomes.replied.filter((id) => seen.get(id) !== 1)
@@ -179,6 +196,7 @@ describe("multi-endpoint client over three server processes", () => {
         stop.done = true
         yield* Fiber.join(fiber)
 
+        yield* drained([...servers, again], outcomes)
         checkNoReplay([...servers, again], outcomes)
         // Only the calls in flight on the killed server failed (ConnectionClosed,
         // maybe processed): at most the 64 callers' worth, all at the kill.
@@ -220,6 +238,7 @@ describe("multi-endpoint client over three server processes", () => {
         stop.done = true
         yield* Fiber.join(fiber)
 
+        yield* drained(servers, outcomes)
         checkNoReplay(servers, outcomes)
         const failures = outcomes.failed
         // The stalled server's calls time out (or fail with their connection):
