@@ -109,7 +109,7 @@ export const make = Effect.fn("Quasizero.Server.make")(function*(options?: Optio
     if (drained !== undefined && connections.size === 0) Deferred.doneUnsafe(drained, Effect.void)
   }
 
-  const { serve, sweeper } = ServerConnection.make({
+  const { accept, serve, sweeper } = ServerConnection.make({
     options: resolved,
     handlers,
     setup,
@@ -129,7 +129,9 @@ export const make = Effect.fn("Quasizero.Server.make")(function*(options?: Optio
 
   // Forked before the accept fiber: deadlines still apply while the server drains.
   yield* Effect.forkScoped(sweeper(connections))
-  yield* Effect.forkScoped(socketServer.run(serve))
+  // A listener that can hand sockets to a callback gets one: no fiber per idle connection.
+  const direct = (socketServer as Partial<ServerConnection.DirectAccept>)[ServerConnection.DirectAcceptTypeId]
+  yield* Effect.forkScoped(direct !== undefined ? direct.run(accept) : socketServer.run(serve))
 
   // Added after the accept fiber, so it runs before that fiber is interrupted.
   yield* Effect.addFinalizer(() =>
@@ -147,6 +149,8 @@ export const make = Effect.fn("Quasizero.Server.make")(function*(options?: Optio
         yield* Effect.logDebug(`quasizero: interrupting ${stuck.length} connection(s) after shutdownTimeout`)
         yield* Fiber.interruptAll(stuck)
       }
+      // A direct connection closes when its batch fiber ends; none may outlive the server.
+      for (const conn of connections) conn.interrupt()
     })
   )
 

@@ -23,6 +23,7 @@ import * as Scope from "effect/Scope"
 import type * as Socket from "effect/socket/Socket"
 import * as SocketServer from "effect/socket/SocketServer"
 import type * as Net from "node:net"
+import { type DirectAccept, DirectAcceptTypeId, type DirectSocket } from "../ServerConnection.ts"
 import * as NodeStream from "./NodeStream.ts"
 
 const openError = (cause: unknown) =>
@@ -125,8 +126,22 @@ export const make = Effect.fnUntraced(function*(options: {
     )
   })
 
+  // The server's direct path: each accepted socket to a plain callback, which
+  // owns it from then on (no fiber, no scope per connection).
+  const runDirect = (accept: (socket: DirectSocket) => void) =>
+    Effect.callback<never>(() => {
+      const previous = onConnection
+      onConnection = (conn) => accept(new NodeStream.DirectSocket(conn))
+      for (const conn of waiting) onConnection(conn)
+      waiting.clear()
+      return Effect.sync(() => {
+        onConnection = previous
+      })
+    })
+  const direct: DirectAccept = { [DirectAcceptTypeId]: { run: runDirect } }
+
   return {
-    socketServer: SocketServer.SocketServer.of({ address, run }),
+    socketServer: Object.assign(SocketServer.SocketServer.of({ address, run }), direct),
     stopAccepting: stop
   }
 })

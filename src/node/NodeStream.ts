@@ -5,9 +5,9 @@
  * already open and needs only: pull every chunk that arrived, write, wait for
  * drain, close. Chunks arrive by 'data' and queue until pulled; past a
  * high-water mark of queued bytes the socket is paused (backpressure), and a
- * pull resumes it. It also has the server's `DirectRead` capability: a chunk
- * arriving while the loop is parked with nothing queued goes straight to the
- * loop's synchronous handler.
+ * pull resumes it. `DirectSocket` is the same over plain callbacks, for the
+ * server's direct path (`ServerConnection.DirectAccept`): no Effect at all
+ * until a write must wait for its drain.
  *
  * @since 0.1.0
  * @internal
@@ -16,7 +16,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Socket from "effect/socket/Socket"
 import type * as Net from "node:net"
-import { type DirectRead, DirectReadTypeId } from "../ServerConnection.ts"
+import type * as ServerConnection from "../ServerConnection.ts"
 
 type Batch = ReadonlyArray<Uint8Array>
 type Resume = (effect: Effect.Effect<Batch, Socket.SocketError>) => void
@@ -61,6 +61,32 @@ const peerGone = () =>
 
 const closed = (code: number) => new Socket.SocketError({ reason: new Socket.SocketCloseError({ code }) })
 
+// Allocated only when a write must wait.
+const awaitDrain = (conn: Net.Socket) =>
+  Effect.callback<void, Socket.SocketError>((resume) => {
+    const done = (failure?: Error) => {
+      conn.off("drain", onDrain)
+      conn.off("close", onGone)
+      conn.off("error", onFailed)
+      resume(
+        failure === undefined
+          ? Exit.void
+          : Exit.fail(new Socket.SocketError({ reason: new Socket.SocketWriteError({ cause: failure }) }))
+      )
+    }
+    const onDrain = () => done()
+    const onGone = () => done(new Error("socket closed"))
+    const onFailed = (cause: Error) => done(cause)
+    conn.on("drain", onDrain)
+    conn.on("close", onGone)
+    conn.on("error", onFailed)
+    return Effect.sync(() => {
+      conn.off("drain", onDrain)
+      conn.off("close", onGone)
+      conn.off("error", onFailed)
+    })
+  })
+
 /**
  * Wraps an open socket. Its reader attaches listeners when acquired; closing
  * the reader's scope destroys the socket, closing the writer's ends it
@@ -89,20 +115,7 @@ export const make = (conn: Net.Socket): Socket.Socket => {
       resume(Exit.fail(error))
     }
   }
-  // The server's direct path (see `ServerConnection.DirectRead`): a chunk that
-  // arrives while the loop is parked with nothing queued is answered right
-  // here, in the data handler, with no fiber hop; the pull resumes only when
-  // the loop has work the handler could not finish.
-  const control: DirectRead[typeof DirectReadTypeId] = { direct: undefined }
   const onData = (chunk: Uint8Array) => {
-    const direct = control.direct
-    if (direct !== undefined && waiter !== undefined && chunks.length === 0) {
-      const batch = direct(chunk)
-      if (batch === undefined) return
-      const resume = waiter
-      waiter = undefined
-      return resume(Exit.succeed(batch))
-    }
     chunks.push(chunk)
     queued += chunk.length
     if (queued > highWaterMark && waiter === undefined) conn.pause()
@@ -149,36 +162,12 @@ export const make = (conn: Net.Socket): Socket.Socket => {
         conn.off("data", onData)
         conn.off("end", onEnd)
         conn.off("close", onClose)
-        control.direct = undefined
         error ??= closed(1006)
         deliver()
         lingeringClose(conn)
       })
   )
 
-  const awaitDrain = Effect.callback<void, Socket.SocketError>((resume) => {
-    const done = (failure?: Error) => {
-      conn.off("drain", onDrain)
-      conn.off("close", onGone)
-      conn.off("error", onFailed)
-      resume(
-        failure === undefined
-          ? Exit.void
-          : Exit.fail(new Socket.SocketError({ reason: new Socket.SocketWriteError({ cause: failure }) }))
-      )
-    }
-    const onDrain = () => done()
-    const onGone = () => done(new Error("socket closed"))
-    const onFailed = (cause: Error) => done(cause)
-    conn.on("drain", onDrain)
-    conn.on("close", onGone)
-    conn.on("error", onFailed)
-    return Effect.sync(() => {
-      conn.off("drain", onDrain)
-      conn.off("close", onGone)
-      conn.off("error", onFailed)
-    })
-  })
   const write = (chunk: Uint8Array | string | Socket.CloseEvent): Effect.Effect<void, Socket.SocketError> => {
     if (Socket.isCloseEvent(chunk)) {
       conn.destroy()
@@ -186,7 +175,7 @@ export const make = (conn: Net.Socket): Socket.Socket => {
     }
     // A write on a socket the peer already closed would wait for a 'drain' that never comes.
     if (conn.destroyed || conn.writableEnded) return peerGone()
-    return conn.write(chunk) ? Exit.void : awaitDrain
+    return conn.write(chunk) ? Exit.void : awaitDrain(conn)
   }
   const writer = Effect.acquireRelease(
     Effect.succeed<Socket.Writer>({
@@ -197,13 +186,79 @@ export const make = (conn: Net.Socket): Socket.Socket => {
         let ok = true
         for (const chunk of all) ok = conn.write(chunk) && ok
         conn.uncork()
-        return ok ? Exit.void : awaitDrain
+        return ok ? Exit.void : awaitDrain(conn)
       }
     }),
     () => Effect.sync(() => conn.writableEnded || conn.end())
   )
-  const socket: Socket.Socket & DirectRead = Object.assign(Socket.make({ reader, writer }), {
-    [DirectReadTypeId]: control
-  })
-  return socket
+  return Socket.make({ reader, writer })
+}
+
+// The direct socket's listeners are shared by every socket: Node calls them
+// with `this` bound to the socket, whose sink sits under a symbol. No closure
+// per connection.
+const sinkKey = Symbol.for("quasizero/NodeStream/sink")
+type WithSink = Net.Socket & { [sinkKey]?: ServerConnection.DirectSink | undefined }
+function onDirectData(this: WithSink, chunk: Uint8Array) {
+  this[sinkKey]?.data(chunk)
+}
+function onDirectEnd(this: WithSink) {
+  this[sinkKey]?.end()
+}
+function onDirectError(this: WithSink, cause: Error) {
+  this[sinkKey]?.failed(new Socket.SocketError({ reason: new Socket.SocketReadError({ cause }) }))
+}
+function onDirectClose(this: WithSink, hadError: boolean) {
+  this[sinkKey]?.failed(closed(hadError ? 1006 : 1000))
+}
+
+/**
+ * An accepted socket for the server's direct path: events go to the
+ * connection's `DirectSink`, writes return an `Exit` unless they must wait
+ * for the drain. `close` detaches the sink and closes lingeringly (as the
+ * `Socket` reader's release does).
+ *
+ * @since 0.3.0
+ * @internal
+ */
+export class DirectSocket implements ServerConnection.DirectSocket {
+  readonly conn: Net.Socket
+  constructor(conn: Net.Socket) {
+    this.conn = conn
+  }
+  start(sink: ServerConnection.DirectSink): void {
+    const conn = this.conn as WithSink
+    conn[sinkKey] = sink
+    conn.on("data", onDirectData)
+    conn.on("end", onDirectEnd)
+    conn.on("error", onDirectError)
+    conn.on("close", onDirectClose)
+    conn.resume()
+  }
+  write(bytes: Uint8Array): Effect.Effect<void, Socket.SocketError> {
+    const conn = this.conn
+    // A write on a socket the peer already closed would wait for a 'drain' that never comes.
+    if (conn.destroyed || conn.writableEnded) return peerGone()
+    return conn.write(bytes) ? Exit.void : awaitDrain(conn)
+  }
+  pause(): void {
+    this.conn.pause()
+  }
+  resume(): void {
+    if (this.conn.isPaused()) this.conn.resume()
+  }
+  destroy(): void {
+    this.conn.destroy()
+  }
+  setKeepAlive(millis: number): void {
+    this.conn.setKeepAlive(true, millis)
+  }
+  close(): void {
+    const conn = this.conn as WithSink
+    conn[sinkKey] = undefined
+    conn.off("data", onDirectData)
+    conn.off("end", onDirectEnd)
+    conn.off("close", onDirectClose)
+    lingeringClose(conn)
+  }
 }
