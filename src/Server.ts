@@ -24,6 +24,8 @@ import * as Handlers from "./Handlers.ts"
 import * as ServerConnection from "./ServerConnection.ts"
 import type { ServerError } from "./ServerError.ts"
 import { config, type Options, type ResolvedOptions, resolveOptions } from "./ServerOptions.ts"
+import * as ServerPull from "./ServerPull.ts"
+import * as ServerSweeper from "./ServerSweeper.ts"
 
 export * from "./ServerError.ts"
 export * from "./ServerOptions.ts"
@@ -109,10 +111,9 @@ export const make = Effect.fn("Quasizero.Server.make")(function*(options?: Optio
     if (drained !== undefined && connections.size === 0) Deferred.doneUnsafe(drained, Effect.void)
   }
 
-  const { accept, serve, sweeper } = ServerConnection.make({
+  const { accept, shared } = ServerConnection.make({
     options: resolved,
     handlers,
-    setup,
     admit: (conn) => {
       if (draining) return "draining"
       if (connections.size >= resolved.maxConnections) return "full"
@@ -126,6 +127,8 @@ export const make = Effect.fn("Quasizero.Server.make")(function*(options?: Optio
     context: yield* Effect.context<never>(),
     clock: yield* Clock.Clock
   })
+  const serve = ServerPull.make(shared, setup)
+  const sweeper = ServerSweeper.make(shared)
 
   // Forked before the accept fiber: deadlines still apply while the server drains.
   yield* Effect.forkScoped(sweeper(connections))

@@ -7,9 +7,9 @@
  * the socket's data handler runs it, with no fiber at all, and most batches
  * end there. Only what really needs a fiber (a handler that is not a
  * completed Effect, a write waiting for drain, the fairness yield,
- * `concurrency > 1`) makes `step` return, and `drive` carries on from the
- * same state in a fiber. On any other `SocketServer` the connection's fiber
- * pulls each batch and runs the same two.
+ * `concurrency > 1`) makes `step` return, and `ServerDrive.drive` carries on
+ * from the same state in a fiber. On any other `SocketServer` the
+ * connection's fiber pulls each batch and runs the same two.
  *
  * Replies whose predecessors are all answered never wait for a slower
  * handler after them: when a handler suspends, the replies before it are
@@ -20,10 +20,7 @@
  * @since 0.1.0
  * @internal
  */
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import type * as Socket from "effect/socket/Socket"
 import * as Message from "./Message.ts"
 import * as Response from "./Response.ts"
 import type { Connection } from "./ServerConnection.ts"
@@ -72,11 +69,11 @@ export const noChunks: ReadonlyArray<Uint8Array> = []
 export type Step = 0 | 1 | 2 | 3 | 4 | 5 | 6
 export const Done = 0
 export const Finish = 1
-const Suspend = 2
+export const Suspend = 2
 export const Drain = 3
-const Yield = 4
-const Concurrent = 5
-const Continue = 6
+export const Yield = 4
+export const Concurrent = 5
+export const Continue = 6
 
 // Where `step` is in the batch: decoding a pass, answering its frames, after
 // the pass, the last write, the end.
@@ -100,7 +97,8 @@ const hold = (conn: Connection, bytes: number) => {
   conn.held = total
 }
 // Counts `delta` more (or fewer) bytes of replies the socket has not taken.
-const holdUnsent = (conn: Connection, delta: number) => {
+/** @internal */
+export const holdUnsent = (conn: Connection, delta: number) => {
   if (conn.released) return
   conn.unsent += delta
   conn.held += delta
@@ -146,7 +144,8 @@ export const begin = (conn: Connection, batch: ReadonlyArray<Uint8Array>) => {
 }
 
 // Writes `replies`; `Drain` when the socket has not taken them yet.
-const send = (conn: Connection, late: boolean): Step => {
+/** @internal */
+export const send = (conn: Connection, late: boolean): Step => {
   conn.writeStartedAt = late ? conn.shared.clock.currentTimeMillisUnsafe() : conn.now
   conn.phase = Writing
   const bytes = Wire.encodeResponses(conn.replies)
@@ -170,12 +169,14 @@ const send = (conn: Connection, late: boolean): Step => {
   conn.pendingLate = late
   return Drain
 }
-const wrote = (conn: Connection, late: boolean) => {
+/** @internal */
+export const wrote = (conn: Connection, late: boolean) => {
   // After a slow handler the idle clock restarts from the reply, not the request.
   if (late) conn.lastActivity = conn.shared.clock.currentTimeMillisUnsafe()
   conn.phase = Handling
 }
-const answered = (conn: Connection, reply: Response.Response): Step => {
+/** @internal */
+export const answered = (conn: Connection, reply: Response.Response): Step => {
   conn.replies.push(reply)
   // A flood of tiny requests is answered in slices, each drained
   // before the next is made: replies in memory stay bounded per connection.
@@ -316,116 +317,3 @@ export const flushLeftovers = (conn: Connection) => {
   conn.replies = []
   if (!isExitFast(written)) conn.shared.runFork(Effect.ignore(written))
 }
-
-// Set while a sequential batch waits in a handler: the replies before it are
-// written by a microtask, which runs only once the fiber has suspended (or
-// finished the batch), so a handler that completes synchronously costs no write.
-const flushReady = (conn: Connection) => {
-  conn.flushQueued = false
-  if (!conn.inHandler || conn.replies.length === 0) return
-  const bytes = Wire.encodeResponses(conn.replies)
-  conn.replies = []
-  const written = conn.io.write(bytes)
-  // Failures surface at the loop's next write; a pending drain just completes.
-  if (!isExitFast(written)) {
-    holdUnsent(conn, bytes.length)
-    conn.shared.runFork(Effect.ensuring(Effect.ignore(written), Effect.sync(() => holdUnsent(conn, -bytes.length))))
-  }
-}
-
-// -----------------------------------------------------------------------------
-// the fiber part
-// -----------------------------------------------------------------------------
-
-/** Runs in a fiber what `step` could not do synchronously, until the batch is done. */
-export const drive = Effect.fnUntraced(function*(conn: Connection, next: Step) {
-  while (true) {
-    switch (next) {
-      case Done:
-      case Finish:
-        return next
-      case Suspend: {
-        if (conn.replies.length > 0 && !conn.flushQueued) {
-          conn.flushQueued = true
-          queueMicrotask(() => flushReady(conn))
-        }
-        const handler = conn.pending as Effect.Effect<Response.Response>
-        conn.pending = undefined
-        conn.inHandler = true
-        const response = yield* handler
-        conn.inHandler = false
-        next = answered(conn, response)
-        if (next !== Continue) continue
-        break
-      }
-      case Drain:
-        yield* drainPending(conn)
-        break
-      case Yield:
-        yield* Effect.yieldNow
-        break
-      case Concurrent:
-        yield* handleConcurrently(conn)
-        break
-    }
-    next = step(conn)
-  }
-})
-
-// Waits for the write `send` left pending.
-const drainPending = Effect.fnUntraced(function*(conn: Connection) {
-  const written = conn.pending as Effect.Effect<void, Socket.SocketError>
-  conn.pending = undefined
-  yield* written
-  holdUnsent(conn, -conn.pendingBytes)
-  wrote(conn, conn.pendingLate)
-})
-
-// `concurrency > 1`: up to that many handlers at once; each reply is
-// written as soon as every reply before it is ready.
-const handleConcurrently = Effect.fnUntraced(function*(conn: Connection) {
-  const { frames } = conn.shared
-  const { ranges, sources } = conn
-  const n = sources.length
-  const results: Array<Response.Response | undefined> = Array.from({ length: n })
-  let next = 0
-  let wake: Deferred.Deferred<void> | undefined
-  const wakeUp = () => {
-    const w = wake
-    wake = undefined
-    if (w !== undefined) Deferred.doneUnsafe(w, Exit.void)
-  }
-  const work = Effect.onExit(
-    Effect.forEach(
-      sources,
-      (source, i) =>
-        Effect.map(frames.handleEffect(source, ranges[2 * i]!, ranges[2 * i + 1]!), (reply) => {
-          results[i] = reply
-          if (i === next) wakeUp()
-        }),
-      { concurrency: conn.shared.concurrency, discard: true }
-    ),
-    () => Effect.sync(wakeUp)
-  )
-  const fiber = yield* Effect.forkChild(work, { startImmediately: true })
-  while (true) {
-    while (next < n && results[next] !== undefined) {
-      conn.replies.push(results[next]!)
-      results[next++] = undefined
-    }
-    if (next === n) break
-    if (conn.replies.length > 0) {
-      if (send(conn, conn.shared.timed) === Drain) yield* drainPending(conn)
-      continue // more may be ready after the write
-    }
-    const exit = fiber.pollUnsafe()
-    if (exit !== undefined && Exit.isFailure(exit)) return yield* exit
-    wake = Deferred.makeUnsafe<void>()
-    // Interrupted at the deadline: the ready prefix joins `replies`, which
-    // `flushLeftovers` writes.
-    yield* Effect.onInterrupt(Deferred.await(wake), () =>
-      Effect.sync(() => {
-        while (next < n && results[next] !== undefined) conn.replies.push(results[next++]!)
-      }))
-  }
-})

@@ -30,11 +30,11 @@ import * as Socket from "effect/socket/Socket"
 import type * as Handlers from "./Handlers.ts"
 import type * as Response from "./Response.ts"
 import * as Batch from "./ServerBatch.ts"
+import * as Drive from "./ServerDrive.ts"
 import * as Errors from "./ServerError.ts"
-import { FrameHandler, isExitFast } from "./ServerHandler.ts"
+import { FrameHandler } from "./ServerHandler.ts"
 import * as Metrics from "./ServerMetrics.ts"
 import type * as ServerOptions from "./ServerOptions.ts"
-import * as Sweeper from "./ServerSweeper.ts"
 import * as Wire from "./Wire.ts"
 
 /**
@@ -295,14 +295,14 @@ export class Connection implements DirectSink {
 
 // A batch the data handler could not finish, and the batches queued behind it.
 const batchFiber = Effect.fnUntraced(function*(conn: Connection, first: Batch.Step) {
-  let next = yield* Batch.drive(conn, first)
+  let next = yield* Drive.drive(conn, first)
   while (next === Batch.Done && conn.queued > 0 && !conn.shared.isDraining()) {
     const batch = conn.queue!
     conn.queue = undefined
     conn.queued = 0
     conn.socket!.resume()
     Batch.begin(conn, batch)
-    next = yield* Batch.drive(conn, Batch.step(conn))
+    next = yield* Drive.drive(conn, Batch.step(conn))
   }
   return next
 })
@@ -311,7 +311,6 @@ const batchFiber = Effect.fnUntraced(function*(conn: Connection, first: Batch.St
 export const make = (deps: {
   readonly options: ServerOptions.ResolvedOptions
   readonly handlers: Handlers.Shape
-  readonly setup: { readonly apply: (options: { readonly tcpKeepAlive: number }) => Effect.Effect<void> }
   readonly admit: (conn: Connection) => "admitted" | "draining" | "full"
   readonly onClosed: (conn: Connection) => void
   readonly open: () => number
@@ -359,76 +358,5 @@ export const make = (deps: {
     socket.start(conn)
   }
 
-  // The generic path: a fiber per connection pulls the batches.
-  const loop = Effect.fnUntraced(function*(conn: Connection, socket: Socket.Socket) {
-    const pull = yield* Socket.readerBytes(socket)
-    const writer = yield* socket.writer
-    conn.io = {
-      write: writer.write,
-      destroy: () => {
-        const closed = writer.write(new Socket.CloseEvent(1000))
-        if (!isExitFast(closed)) shared.runFork(Effect.ignore(closed))
-      }
-    }
-    // Interrupted (shutdownTimeout) while replies wait: they are written; the
-    // writer's release then ends the socket after them.
-    yield* Effect.addFinalizer(() => Effect.sync(() => Batch.flushLeftovers(conn)))
-    // A batch that had to wait for its data starts a new fairness budget (a
-    // microtask queued before the pull runs only if the pull suspends).
-    let pullWaited = false
-    const markWaited = () => {
-      pullWaited = true
-    }
-    while (true) {
-      conn.phase = Batch.Reading
-      pullWaited = false
-      queueMicrotask(markWaited)
-      const batch = yield* pull
-      if (pullWaited) conn.work = 0
-      Batch.begin(conn, batch)
-      if ((yield* Batch.drive(conn, Batch.step(conn))) === Batch.Finish) {
-        return yield* metrics.report(Batch.finishReason(conn))
-      }
-      if (deps.isDraining()) return
-    }
-  })
-
-  const serveConnection = Effect.fnUntraced(function*(socket: Socket.Socket) {
-    const conn = new Connection(shared, deps.clock.currentTimeMillisUnsafe())
-    const admitted = deps.admit(conn)
-    if (admitted !== "admitted") {
-      // The reader must be opened for the socket to be closed when the scope ends.
-      yield* socket.reader
-      if (admitted === "full") yield* metrics.report(new Errors.ConnectionLimit({ limit: options.maxConnections }))
-      return
-    }
-    conn.fiber = yield* Effect.withFiber((fiber) => Effect.succeed(fiber))
-    metrics.opened(deps.open())
-    yield* Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        Batch.release(conn)
-        deps.onClosed(conn)
-        metrics.closed(deps.open())
-      })
-    )
-    if (options.tcpKeepAlive > 0) yield* deps.setup.apply({ tcpKeepAlive: options.tcpKeepAlive })
-    const outcome = yield* Effect.result(loop(conn, socket))
-    // Timed out: the sweeper closed it and reported (the socket may fail first).
-    if (outcome._tag === "Success" || conn.timedOut !== undefined) return
-    const error = outcome.failure
-    // EOF (close code 1000) is how a connection normally ends.
-    if (error.reason._tag === "SocketCloseError" && error.reason.code === 1000) return
-    yield* metrics.report(new Errors.SocketFailure({ error }))
-  })
-
-  return {
-    serve: (socket: Socket.Socket) =>
-      Effect.updateContext(
-        Effect.scoped(serveConnection(socket)),
-        (context: Context.Context<never>) => Context.merge(context, handlers.context)
-      ),
-    accept,
-    /** Runs the deadline sweeper over the server's connections (returns at once with no timeout set). */
-    sweeper: Sweeper.make(shared)
-  }
+  return { shared, accept }
 }
