@@ -296,7 +296,8 @@ export class Connection implements DirectSink {
 // A batch the data handler could not finish, and the batches queued behind it.
 const batchFiber = Effect.fnUntraced(function*(conn: Connection, first: Batch.Step) {
   let next = yield* Drive.drive(conn, first)
-  while (next === Batch.Done && conn.queued > 0 && !conn.shared.isDraining()) {
+  // Not after a read error: the connection ends with it (`idle`), as a pull would have failed.
+  while (next === Batch.Done && conn.queued > 0 && conn.failure === undefined && !conn.shared.isDraining()) {
     const batch = conn.queue!
     conn.queue = undefined
     conn.queued = 0

@@ -3,6 +3,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as NetAddress from "effect/net/NetAddress"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -14,6 +15,9 @@ import * as NodeServer from "../../src/node/NodeServer.ts"
 import * as Request from "../../src/Request.ts"
 import * as Response from "../../src/Response.ts"
 import * as Server from "../../src/Server.ts"
+import * as Wire from "../../src/Wire.ts"
+import * as Harness from "../support/harness.ts"
+import * as RawClient from "../support/rawClient.ts"
 
 const fixture = (name: string) => Fs.readFileSync(new URL(`../fixtures/${name}`, import.meta.url))
 
@@ -103,4 +107,43 @@ describe("NodeServer transports", () => {
       )
       expect(invalid.reason._tag).toBe("InvalidOption") // the client option reached the Client
     }))
+})
+
+// The direct path (NodeServer's listeners): no fiber while a connection is
+// idle, one only while a batch needs it, and data that arrives meanwhile is
+// taken by that fiber in order.
+describe("NodeServer direct path", () => {
+  it.live("a suspending handler forks one fiber for the batch; queued data follows in order; none left after", () => {
+    let fibers = 0
+    const counting: Metric.FiberRuntimeMetricsService = {
+      recordFiberStart: () => void fibers++,
+      recordFiberEnd: () => void fibers--
+    }
+    return Effect.gen(function*() {
+      const { port, server } = yield* Harness.tcp(undefined, {
+        1: () => Effect.succeed("PONG"),
+        7: (req) => Effect.as(Effect.sleep("30 millis"), `SLOW ${RawClient.text(req.payload)}`)
+      })
+      const frame = (code: number, payload = "") => Wire.encodeRequest(Request.makeUnsafe(code, { payload }))
+      const batch = (...frames: Array<Uint8Array>) => new Uint8Array(Buffer.concat(frames))
+      const client = yield* RawClient.connect(port)
+      yield* client.write(frame(1))
+      yield* client.read(1)
+      const idle = fibers
+      yield* client.write(batch(frame(7, "a"), frame(1), frame(1)))
+      yield* Effect.sleep("5 millis")
+      const busy = fibers
+      // Arrives while the first batch waits in its handler: queued for the same fiber.
+      yield* client.write(batch(frame(1), frame(7, "b"), frame(1)))
+      const replies = yield* client.read(6)
+      expect(replies.map((r) => Response.text(r))).toEqual(["SLOW a", "PONG", "PONG", "PONG", "SLOW b", "PONG"])
+      yield* Effect.sleep("10 millis")
+      expect(busy).toBe(idle + 1)
+      expect(fibers).toBe(idle)
+      expect(server.connections()).toBe(1)
+      client.socket.end()
+      yield* client.closed
+      expect(server.connections()).toBe(0)
+    }).pipe(Effect.provideService(Metric.FiberRuntimeMetrics, counting))
+  })
 })
