@@ -238,8 +238,13 @@ export const step = (conn: Connection): Step => {
             conn.pending = frames.take()
             return Suspend
           }
-          const next = answered(conn, reply)
-          if (next !== Continue) return next
+          // `answered`, inlined: it is per frame (~3% of one as a call).
+          const replies = conn.replies
+          replies.push(reply)
+          if (replies.length === maxRepliesPerWrite) {
+            const next = send(conn, conn.waited && conn.shared.timed)
+            if (next !== Continue) return next
+          }
         }
         conn.stage = Passed
         continue
