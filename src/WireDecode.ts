@@ -407,8 +407,42 @@ const decodeRequestRange = (body: Uint8Array, from: number, to: number, limits: 
 export const decodeResponseUnsafe = (
   body: Uint8Array,
   limits: DecodeLimits = defaultDecodeLimits
+): Response.Response => decodeResponseRange(body, 0, body.length, limits)
+
+/**
+ * `decodeResponseUnsafe` of the body at `bytes[start, end)`, with no view
+ * made for it (the client decodes replies in place in the chunk they arrived
+ * in, like the server its requests). Offsets in a `WireError` count from
+ * `start`, as if the body had been cut out.
+ *
+ * @example
+ * ```ts
+ * import { Wire } from "quasizero"
+ * const frame = Wire.encodeResponse({ errorMessage: "", metadata: new Map(), payload: new Uint8Array([7]) })
+ * const response = Wire.decodeResponseAtUnsafe(frame, 1, frame.length) // skip the 1-byte length prefix
+ * ```
+ *
+ * @since 0.2.0
+ * @category decoding
+ */
+export const decodeResponseAtUnsafe = (
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  limits: DecodeLimits = defaultDecodeLimits
 ): Response.Response => {
-  begin(body, limits)
+  if (start === 0) return decodeResponseRange(bytes, 0, end, limits)
+  try {
+    return decodeResponseRange(bytes, start, end, limits)
+  } catch (e) {
+    // As in `decodeRequestAtUnsafe`: the cut-out body fails the same way, with offsets from its start.
+    if (e instanceof WireError) return decodeResponseRange(bytes.subarray(start, end), 0, end - start, limits)
+    throw e
+  }
+}
+
+const decodeResponseRange = (body: Uint8Array, from: number, to: number, limits: DecodeLimits): Response.Response => {
+  begin(body, limits, from, to)
   let errorMessage = ""
   let metadata: Map<string, string> | undefined
   let payload = Message.emptyPayload
