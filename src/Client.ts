@@ -270,7 +270,8 @@ const build = Effect.fnUntraced(
       maxMetadataEntries: resolved.maxMetadataEntries,
       maxMetadataBytes: resolved.maxMetadataBytes
     }
-    const connect = (hooks: ClientPool.Hooks) => {
+    // Built once per pool (its hooks never change), not once per dial.
+    const dialWith = (hooks: ClientPool.Hooks) => {
       const config: ClientConnection.Config = {
         address,
         maxFrameSize: resolved.maxFrameSize,
@@ -285,6 +286,11 @@ const build = Effect.fnUntraced(
       return Duration.isZero(resolved.connectTimeout)
         ? open
         : Effect.timeoutOrElse(open, { duration: resolved.connectTimeout, orElse: () => connectTimedOut })
+    }
+    let dial: { readonly hooks: ClientPool.Hooks; readonly effect: ReturnType<typeof dialWith> } | undefined
+    const connect = (hooks: ClientPool.Hooks) => {
+      if (dial?.hooks !== hooks) dial = { hooks, effect: dialWith(hooks) }
+      return dial.effect
     }
 
     const pool = new ClientPool.Pool(

@@ -145,9 +145,12 @@ export class Connection implements ClientTransport.Handler {
     return this.inflight.length - this.head + this.queued.length
   }
 
-  /** Closes the connection, failing every pending call with `PoolClosed`. */
-  shutdown(): void {
-    this.close(poolClosedFailure(this.config.address))
+  /**
+   * Closes the connection, failing every pending call with `PoolClosed`
+   * (`failure`: the pool's one, shared by all its connections).
+   */
+  shutdown(failure: Failure = poolClosedFailure(this.config.address)): void {
+    this.close(failure)
   }
 
   /**
@@ -172,14 +175,17 @@ export class Connection implements ClientTransport.Handler {
       this.flush()
     } else if (!this.flushScheduled) {
       this.flushScheduled = true
-      queueMicrotask(this.flushTask)
+      // Made on first use: a connection that never coalesces never pays for it.
+      queueMicrotask(
+        this.flushTask ??= () => {
+          this.flushScheduled = false
+          if (!this.delivering && !this.flushing && !this.draining) this.flush()
+        }
+      )
     }
   }
 
-  private readonly flushTask = (): void => {
-    this.flushScheduled = false
-    if (!this.delivering && !this.flushing && !this.draining) this.flush()
-  }
+  private flushTask: (() => void) | undefined
 
   // ---------------------------------------------------------------------------
   // writing

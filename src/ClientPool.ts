@@ -51,7 +51,7 @@ import * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import type * as ClientConnection from "./ClientConnection.ts"
-import { closedFailure, type Resume } from "./ClientEntry.ts"
+import { closedFailure, poolClosedFailure, type Resume } from "./ClientEntry.ts"
 import { AcquireTimeout, ClientError, PoolClosed } from "./ClientError.ts"
 import { Sweeper } from "./ClientSweeper.ts"
 import { Waiter, Waiters } from "./ClientWaiters.ts"
@@ -404,11 +404,13 @@ export class Pool {
     this.sweeper.wake()
     const connections = Array.from(this.connections)
     const scopes: Array<Scope.Closeable> = []
+    // One set of errors for all: four errors per connection, with their stacks, cost ~3 KiB.
+    const failure = poolClosedFailure(this.config.address)
     for (let i = 0; i < connections.length; i++) {
       const connection = connections[i]!
       if (connection.scope !== undefined) scopes.push(connection.scope)
       connection.scope = undefined
-      connection.shutdown()
+      connection.shutdown(failure)
     }
     return Effect.forEach(scopes, (scope) => Scope.close(scope, Exit.void), { discard: true })
   })
