@@ -26,6 +26,7 @@
 import { frameLength, FrameTooLarge, VarintOverflow, WireError } from "./WireError.ts"
 
 export * from "./WireDecode.ts"
+export * from "./WireDecodeResult.ts"
 export * from "./WireEncode.ts"
 export {
   /** @since 0.1.0 @category errors */
@@ -47,6 +48,7 @@ export {
   /** @since 0.1.0 @category errors */
   WrongWireType
 } from "./WireError.ts"
+export * from "./WireLimits.ts"
 
 /**
  * Go quasizero's frame limit: 16 MiB (1 << 24), inclusive.
