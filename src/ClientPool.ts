@@ -53,6 +53,7 @@ import * as Scope from "effect/Scope"
 import type * as ClientConnection from "./ClientConnection.ts"
 import { closedFailure, poolClosedFailure, type Resume } from "./ClientEntry.ts"
 import { ClientError, PoolClosed } from "./ClientError.ts"
+import { Park } from "./ClientPark.ts"
 import { Sweeper } from "./ClientSweeper.ts"
 import { Waiter, Waiters } from "./ClientWaiters.ts"
 import { Watchdog } from "./ClientWatchdog.ts"
@@ -107,8 +108,6 @@ export class Pool {
   /** The `acquireTimeout` fiber's logic (forked by the client). */
   readonly watchdog: Watchdog
 
-  private refillResume: ((effect: Effect.Effect<void>) => void) | undefined
-
   constructor(config: Config, clock: Clock.Clock, services: Context.Context<never>, scope: Scope.Scope) {
     this.config = config
     this.clock = clock
@@ -131,12 +130,8 @@ export class Pool {
     }
   }
 
-  // Resuming a parked fiber runs it synchronously, inline, until it parks again.
   private wakeRefill(): void {
-    const resume = this.refillResume
-    if (resume === undefined) return
-    this.refillResume = undefined
-    resume(Effect.void)
+    this.refillPark.wake()
   }
 
   /** Callers waiting for a slot. */
@@ -300,10 +295,7 @@ export class Pool {
   // ran out): wait for the next close before trying again.
   private gaveUp = false
 
-  private readonly parkRefill: Effect.Effect<void> = Effect.callback<void>((resume) => {
-    if (this.closed || (this.short && !this.gaveUp)) return resume(Effect.void)
-    this.refillResume = resume
-  })
+  private readonly refillPark = new Park(() => this.closed || (this.short && !this.gaveUp))
 
   /**
    * The refill fiber: parks while the pool is at its floor; below it, opens
@@ -316,7 +308,7 @@ export class Pool {
     const fresh = Schedule.toStepWithSleep(this.config.refill)
     let step = yield* fresh
     while (!this.closed) {
-      yield* this.parkRefill
+      yield* this.refillPark.park
       let failure = this.youngDeath
       this.youngDeath = undefined
       if (failure === undefined) step = yield* fresh

@@ -17,6 +17,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import { AcquireTimeout, ClientError } from "./ClientError.ts"
+import { Park } from "./ClientPark.ts"
 import type { Waiters } from "./ClientWaiters.ts"
 
 /** The watchdog (see the module notes). @internal */
@@ -27,7 +28,7 @@ export class Watchdog {
   private readonly timeout: Duration.Duration
   private readonly timeoutMillis: number
   private readonly isClosed: () => boolean
-  private resume: ((effect: Effect.Effect<void>) => void) | undefined
+  private readonly parked: Park
 
   constructor(
     waiters: Waiters,
@@ -42,26 +43,19 @@ export class Watchdog {
     this.timeout = timeout
     this.timeoutMillis = Duration.toMillis(timeout)
     this.isClosed = isClosed
+    this.parked = new Park(() => this.isClosed() || this.waiters.live > 0)
   }
 
   /** A caller started waiting, or the pool closed: resumes a parked watchdog (inline, until it parks again). */
   wake(): void {
-    const resume = this.resume
-    if (resume === undefined) return
-    this.resume = undefined
-    resume(Effect.void)
+    this.parked.wake()
   }
-
-  private readonly park: Effect.Effect<void> = Effect.callback<void>((resume) => {
-    if (this.isClosed() || this.waiters.live > 0) return resume(Effect.void)
-    this.resume = resume
-  })
 
   /** The fiber: fails waiters whose deadline passed, oldest first; ends at once when `acquireTimeout` is off. */
   readonly run: Effect.Effect<void> = Effect.suspend(() => {
     if (this.isClosed() || this.timeoutMillis === 0) return Effect.void
     const waiter = this.waiters.oldest()
-    if (waiter === undefined) return Effect.flatMap(this.park, () => this.run)
+    if (waiter === undefined) return Effect.flatMap(this.parked.park, () => this.run)
     const remaining = waiter.deadline - this.clock.currentTimeMillisUnsafe()
     if (remaining > 0) return Effect.flatMap(Effect.sleep(remaining), () => this.run)
     this.waiters.fail(
