@@ -104,12 +104,20 @@ const main = async () => {
   let after = before
   await run(server.host, server.port, connections, async () => {
     after = await settle()
+    if (process.env.HEAPSNAPSHOT) console.error(`heap snapshot: ${V8.writeHeapSnapshot(process.env.HEAPSNAPSHOT)}`)
   })
+  // Every connection closed and collected: what RSS keeps now is the
+  // allocator's residue (freed memory not handed back to the system), not
+  // live connections.
+  const closed = await settle()
   server.stop()
   const kib = (bytes: number) => (bytes / 1024 / connections).toFixed(2)
   console.log(
     `${contender}: ${connections} connections: RSS +${((after.rss - before.rss) / 1048576).toFixed(1)} MiB `
-      + `= ${kib(after.rss - before.rss)} KiB per connection (JS heap ${kib(after.heap - before.heap)} KiB)`
+      + `= ${kib(after.rss - before.rss)} KiB per connection (JS heap ${kib(after.heap - before.heap)} KiB); `
+      + `all closed: RSS still +${kib(closed.rss - before.rss)} KiB per connection (JS heap ${
+        kib(closed.heap - before.heap)
+      } KiB)`
   )
 }
 

@@ -31,29 +31,25 @@
  *
  * @since 0.1.0
  */
-import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
-import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Scope from "effect/Scope"
-import * as ClientConnection from "./ClientConnection.ts"
-import { ClientError, ConnectFailed, ConnectTimeout } from "./ClientError.ts"
-import { config, type Options, type ResolvedOptions, resolveOptions } from "./ClientOptions.ts"
-import * as ClientPool from "./ClientPool.ts"
+import type * as Scope from "effect/Scope"
+import { build } from "./ClientBuild.ts"
+import type { ClientError } from "./ClientError.ts"
+import { config, type Options, resolveOptions } from "./ClientOptions.ts"
+import { Client, type ResponseBatch } from "./ClientService.ts"
 import * as ClientTracing from "./ClientTracing.ts"
-import * as ClientTransport from "./ClientTransport.ts"
 import * as Command from "./Command.ts"
 import { Dialer, type Dialers } from "./Dialer.ts"
 import * as Endpoints from "./Endpoints.ts"
 import type * as EndpointsOptions from "./EndpointsOptions.ts"
 import type * as Request from "./Request.ts"
 import type * as Response from "./Response.ts"
-import type * as Wire from "./Wire.ts"
 
 export * from "./ClientError.ts"
+
+export * from "./ClientRemoteError.ts"
 
 export * from "./ClientOptions.ts"
 export {
@@ -94,88 +90,7 @@ export {
   type EndpointStats
 } from "./EndpointsOptions.ts"
 
-// -----------------------------------------------------------------------------
-// service
-// -----------------------------------------------------------------------------
-
-/**
- * Replies of a pipeline, in request order (Go's `ResponseBatch`).
- *
- * @example
- * ```ts
- * import { Client, Response } from "quasizero"
- * const texts = (batch: Client.ResponseBatch) => batch.map(Response.text)
- * ```
- *
- * @since 0.1.0
- * @category models
- */
-export type ResponseBatch = ReadonlyArray<Response.Response>
-
-/**
- * A snapshot of the pool.
- *
- * @example
- * ```ts
- * import { Client } from "quasizero"
- * import { Effect } from "effect"
- * const open = Client.Client.use((client) => client.stats).pipe(
- *   Effect.map((stats) => stats.open)
- * )
- * ```
- *
- * @since 0.1.0
- * @category models
- */
-export interface Stats {
-  /** Connections open. */
-  readonly open: number
-  /** Connections with no request in flight. */
-  readonly idle: number
-  /** Requests written or queued on the connections and not yet answered. */
-  readonly inflight: number
-  /** Callers waiting for a connection. */
-  readonly waiting: number
-  /** A multi-endpoint client's endpoints (the figures above are their sums). */
-  readonly endpoints?: ReadonlyArray<EndpointsOptions.EndpointStats> | undefined
-}
-
-/**
- * The client service. `call` and `pipeline` are the hot path: plain
- * functions, no span per call.
- *
- * @example
- * ```ts
- * import { Client, Request, Response } from "quasizero"
- * import { Effect } from "effect"
- * const program = Effect.gen(function*() {
- *   const client = yield* Client.Client
- *   const res = yield* client.call(Request.makeUnsafe(2, { payload: "hi" }))
- *   return Response.text(res) // "hi"
- * })
- * ```
- *
- * @since 0.1.0
- * @category services
- */
-export class Client extends Context.Service<Client, {
-  /** The server address (from the `Dialer`). */
-  readonly address: string
-  /** Sends one request on a pooled connection; the reply's `errorMessage` is data. */
-  readonly call: (request: Request.Request) => Effect.Effect<Response.Response, ClientError>
-  /** Sends the requests in one write on one connection; replies in order. */
-  readonly pipeline: (requests: ReadonlyArray<Request.Request>) => Effect.Effect<ResponseBatch, ClientError>
-  /**
-   * Runs a typed command: encodes the input, calls, and decodes the reply;
-   * fails with the command's own typed error when the server sent one.
-   */
-  readonly run: <I, A, E>(
-    command: Command.Command<I, A, E>,
-    ...args: Command.RunArgs<I>
-  ) => Effect.Effect<A, E | Command.CommandError | ClientError>
-  /** Pool statistics. */
-  readonly stats: Effect.Effect<Stats>
-}>()("quasizero/Client") {}
+export * from "./ClientService.ts"
 
 /**
  * Builds a client in the current scope: opens `pool.initialSize` connections
@@ -247,119 +162,6 @@ const traced = (client: Client["Service"], options: ClientTracing.TracingOptions
       )
   })
 }
-
-/** Dials under way at once while `make` opens the `pool.initialSize` floor. */
-const dialConcurrency = 64
-
-const build = Effect.fnUntraced(
-  function*(dialer: Dialer["Service"], resolved: ResolvedOptions) {
-    const address = dialer.address
-    // The client's own scope, closed at once if `make` fails.
-    const scope = yield* Scope.fork(yield* Effect.scope)
-    const clock = yield* Clock.Clock
-    const services = yield* Effect.context<never>()
-
-    const connectFailed = (cause: unknown) =>
-      new ClientError({ reason: new ConnectFailed({ address, cause, maybeProcessed: false }) })
-    const connectTimedOut = Effect.fail(
-      new ClientError({
-        reason: new ConnectTimeout({ address, timeout: resolved.connectTimeout, maybeProcessed: false })
-      })
-    )
-    const decodeLimits: Wire.DecodeLimits = {
-      maxMetadataEntries: resolved.maxMetadataEntries,
-      maxMetadataBytes: resolved.maxMetadataBytes
-    }
-    const connect = (hooks: ClientPool.Hooks) => {
-      const config: ClientConnection.Config = {
-        address,
-        maxFrameSize: resolved.maxFrameSize,
-        requestTimeout: resolved.requestTimeout,
-        decodeLimits,
-        ...hooks
-      }
-      const open = Effect.mapError(
-        Effect.flatMap(dialer.dial, (socket) => ClientConnection.make(ClientTransport.open(socket), config)),
-        connectFailed
-      )
-      return Duration.isZero(resolved.connectTimeout)
-        ? open
-        : Effect.timeoutOrElse(open, { duration: resolved.connectTimeout, orElse: () => connectTimedOut })
-    }
-
-    const pool = new ClientPool.Pool(
-      {
-        address,
-        ...resolved.pool,
-        maxInFlight: resolved.maxInFlight,
-        acquireTimeout: resolved.acquireTimeout,
-        connect
-      },
-      clock,
-      services,
-      scope
-    )
-    yield* Effect.forkIn(pool.reaper, scope)
-    yield* Effect.forkIn(pool.watchdog, scope)
-    if (!Duration.isZero(resolved.requestTimeout)) yield* Effect.forkIn(pool.sweeper.run, scope)
-    // Added after the fibers, so it runs before they are interrupted.
-    yield* Scope.addFinalizer(scope, pool.shutdown)
-    // The floor, opened up front: `make` fails fast with the first error. At
-    // most `dialConcurrency` dials at once: a large floor neither floods the
-    // server's accept backlog nor piles up every dial's transient state at
-    // once (10,000 at once left ~10 KiB more RSS per connection after GC).
-    yield* Effect.onError(
-      Effect.forEach(Array.from({ length: resolved.pool.initialSize }), () => pool.open, {
-        concurrency: dialConcurrency,
-        discard: true
-      }),
-      () => Scope.close(scope, Exit.void)
-    )
-    // From now on the refill fiber keeps the floor (interrupted first when
-    // the scope closes; a dial it has under way closes with it).
-    yield* Effect.forkIn(pool.refill, scope)
-
-    const callOnce = (request: Request.Request): Effect.Effect<Response.Response, ClientError> =>
-      Effect.callback<Response.Response, ClientError>((resume) => pool.submit(request, undefined, resume))
-    const pipelineOnce = (requests: ReadonlyArray<Request.Request>): Effect.Effect<ResponseBatch, ClientError> =>
-      requests.length === 0
-        ? Effect.succeed([])
-        : Effect.callback<ResponseBatch, ClientError>((resume) => pool.submit(undefined, requests, resume))
-
-    const retry = resolved.retry
-    const retryOptions = retry === undefined ? undefined : {
-      schedule: retry,
-      while: (error: ClientError) => !error.maybeProcessed
-    }
-
-    const call = retryOptions === undefined
-      ? callOnce
-      : (request: Request.Request) => Effect.retry(callOnce(request), retryOptions)
-
-    return Client.of({
-      address,
-      call,
-      pipeline: retryOptions === undefined
-        ? pipelineOnce
-        : (requests) => Effect.retry(pipelineOnce(requests), retryOptions),
-      run: (command, ...[input, metadata]) =>
-        Effect.flatMap(
-          Command.request(command, input as Command.Input<typeof command>, metadata),
-          (request) => Effect.flatMap(call(request), (response) => Command.decodeResponse(command, response))
-        ),
-      stats: Effect.sync(() => {
-        let idle = 0
-        let inflight = 0
-        for (const connection of pool.connections) {
-          const outstanding = connection.outstanding
-          if (outstanding === 0) idle++
-          inflight += outstanding
-        }
-        return { open: pool.connections.length, idle, inflight, waiting: pool.waiting }
-      })
-    })
-  }
-)
 
 /**
  * The client as a layer; needs a `Dialer` (`NodeClient.layerDialer`).

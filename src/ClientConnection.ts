@@ -110,7 +110,8 @@ export class Connection implements ClientTransport.Handler {
   private readonly clock: Clock.Clock
   private transport: ClientTransport.Transport | undefined
   private readonly decoder: Wire.FrameDecoder
-  private readonly frames: Array<Uint8Array> = []
+  // Offset pairs of the frames of one chunk (`FrameDecoder.pushRanges`).
+  private readonly ranges: Array<number> = []
 
   // Written calls awaiting replies, oldest first: `inflight[head..]`.
   private inflight: Array<Entry> = []
@@ -144,9 +145,12 @@ export class Connection implements ClientTransport.Handler {
     return this.inflight.length - this.head + this.queued.length
   }
 
-  /** Closes the connection, failing every pending call with `PoolClosed`. */
-  shutdown(): void {
-    this.close(poolClosedFailure(this.config.address))
+  /**
+   * Closes the connection, failing every pending call with `PoolClosed`
+   * (`failure`: the pool's one, shared by all its connections).
+   */
+  shutdown(failure: Failure = poolClosedFailure(this.config.address)): void {
+    this.close(failure)
   }
 
   /**
@@ -171,14 +175,17 @@ export class Connection implements ClientTransport.Handler {
       this.flush()
     } else if (!this.flushScheduled) {
       this.flushScheduled = true
-      queueMicrotask(this.flushTask)
+      // Made on first use: a connection that never coalesces never pays for it.
+      queueMicrotask(
+        this.flushTask ??= () => {
+          this.flushScheduled = false
+          if (!this.delivering && !this.flushing && !this.draining) this.flush()
+        }
+      )
     }
   }
 
-  private readonly flushTask = (): void => {
-    this.flushScheduled = false
-    if (!this.delivering && !this.flushing && !this.draining) this.flush()
-  }
+  private flushTask: (() => void) | undefined
 
   // ---------------------------------------------------------------------------
   // writing
@@ -231,14 +238,17 @@ export class Connection implements ClientTransport.Handler {
   /** Bytes from the socket: completes a call per reply, then writes what they queued. @internal */
   onData(chunk: Uint8Array): void {
     if (this.state !== "open") return
-    const frames = this.frames
+    const ranges = this.ranges
+    const decoder = this.decoder
     let failure: Failure | undefined
     this.delivering = true
-    const error = this.decoder.push(chunk, frames)
-    for (let j = 0; j < frames.length && failure === undefined && this.state === "open"; j++) {
-      failure = this.deliver(frames[j]!)
+    // Replies are decoded in place, at their offsets: no view per frame.
+    const error = decoder.pushRanges(chunk, ranges)
+    for (let j = 0; j < ranges.length && failure === undefined && this.state === "open"; j += 2) {
+      const start = ranges[j]!
+      failure = start < 0 ? this.deliver(decoder.joined, 0, ranges[j + 1]!) : this.deliver(chunk, start, ranges[j + 1]!)
     }
-    frames.length = 0
+    ranges.length = 0
     if (failure === undefined && error !== undefined) {
       failure = protocolFailure(this.config.address, error.message, error)
     }
@@ -252,15 +262,15 @@ export class Connection implements ClientTransport.Handler {
     this.close(socketFailure(this.config.address, error, during))
   }
 
-  // Completes the oldest call with one reply; a failure closes the connection.
-  private deliver(frame: Uint8Array): Failure | undefined {
+  // Completes the oldest call with the reply at `bytes[start, end)`; a failure closes the connection.
+  private deliver(bytes: Uint8Array, start: number, end: number): Failure | undefined {
     const entry = this.inflight[this.head]
     if (entry === undefined) {
       return protocolFailure(this.config.address, "a reply arrived with no request waiting for it", undefined)
     }
     let response: Response.Response | undefined
     try {
-      response = Wire.decodeResponseUnsafe(frame, this.config.decodeLimits)
+      response = Wire.decodeResponseAtUnsafe(bytes, start, end, this.config.decodeLimits)
     } catch (error) {
       // Over a metadata limit, this call fails and the connection stays;
       // malformed, the connection closes.

@@ -51,10 +51,12 @@ import * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import type * as ClientConnection from "./ClientConnection.ts"
-import { closedFailure, type Resume } from "./ClientEntry.ts"
-import { AcquireTimeout, ClientError, PoolClosed } from "./ClientError.ts"
+import { closedFailure, poolClosedFailure, type Resume } from "./ClientEntry.ts"
+import { ClientError, PoolClosed } from "./ClientError.ts"
+import { Park } from "./ClientPark.ts"
 import { Sweeper } from "./ClientSweeper.ts"
 import { Waiter, Waiters } from "./ClientWaiters.ts"
+import { Watchdog } from "./ClientWatchdog.ts"
 import type * as Request from "./Request.ts"
 
 type Connection = ClientConnection.Connection
@@ -103,9 +105,8 @@ export class Pool {
   private readonly poolClosed: Exit.Exit<never, ClientError>
 
   private readonly waiters = new Waiters()
-
-  private refillResume: ((effect: Effect.Effect<void>) => void) | undefined
-  private watchdogResume: ((effect: Effect.Effect<void>) => void) | undefined
+  /** The `acquireTimeout` fiber's logic (forked by the client). */
+  readonly watchdog: Watchdog
 
   constructor(config: Config, clock: Clock.Clock, services: Context.Context<never>, scope: Scope.Scope) {
     this.config = config
@@ -116,6 +117,7 @@ export class Pool {
     this.poolClosed = Exit.fail(
       new ClientError({ reason: new PoolClosed({ address: config.address, maybeProcessed: false }) })
     )
+    this.watchdog = new Watchdog(this.waiters, clock, config.address, config.acquireTimeout, () => this.closed)
     const sweeper = new Sweeper(this.connections, clock, () => this.closed)
     this.sweeper = sweeper
     this.hooks = {
@@ -128,19 +130,8 @@ export class Pool {
     }
   }
 
-  // Resuming a parked fiber runs it synchronously, inline, until it parks again.
   private wakeRefill(): void {
-    const resume = this.refillResume
-    if (resume === undefined) return
-    this.refillResume = undefined
-    resume(Effect.void)
-  }
-
-  private wakeWatchdog(): void {
-    const resume = this.watchdogResume
-    if (resume === undefined) return
-    this.watchdogResume = undefined
-    resume(Effect.void)
+    this.refillPark.wake()
   }
 
   /** Callers waiting for a slot. */
@@ -177,7 +168,7 @@ export class Pool {
     }
     const deadline = this.acquireMillis > 0 ? this.clock.currentTimeMillisUnsafe() + this.acquireMillis : Infinity
     const cancel = this.waiters.push(new Waiter(request, requests, resume, deadline))
-    this.wakeWatchdog()
+    this.watchdog.wake()
     this.grow()
     return cancel
   }
@@ -304,10 +295,7 @@ export class Pool {
   // ran out): wait for the next close before trying again.
   private gaveUp = false
 
-  private readonly parkRefill: Effect.Effect<void> = Effect.callback<void>((resume) => {
-    if (this.closed || (this.short && !this.gaveUp)) return resume(Effect.void)
-    this.refillResume = resume
-  })
+  private readonly refillPark = new Park(() => this.closed || (this.short && !this.gaveUp))
 
   /**
    * The refill fiber: parks while the pool is at its floor; below it, opens
@@ -320,7 +308,7 @@ export class Pool {
     const fresh = Schedule.toStepWithSleep(this.config.refill)
     let step = yield* fresh
     while (!this.closed) {
-      yield* this.parkRefill
+      yield* this.refillPark.park
       let failure = this.youngDeath
       this.youngDeath = undefined
       if (failure === undefined) step = yield* fresh
@@ -369,27 +357,6 @@ export class Pool {
     return Effect.asVoid(Effect.schedule(reap, Schedule.spaced(this.config.reapInterval)))
   })
 
-  private readonly parkWatchdog: Effect.Effect<void> = Effect.callback<void>((resume) => {
-    if (this.closed || this.waiters.live > 0) return resume(Effect.void)
-    this.watchdogResume = resume
-  })
-
-  /** The `acquireTimeout` watchdog: fails waiters whose deadline passed, oldest first. */
-  readonly watchdog: Effect.Effect<void> = Effect.suspend(() => {
-    if (this.closed || this.acquireMillis === 0) return Effect.void
-    const waiter = this.waiters.oldest()
-    if (waiter === undefined) return Effect.flatMap(this.parkWatchdog, () => this.watchdog)
-    const remaining = waiter.deadline - this.clock.currentTimeMillisUnsafe()
-    if (remaining > 0) return Effect.flatMap(Effect.sleep(remaining), () => this.watchdog)
-    const address = this.config.address
-    const timeout = this.config.acquireTimeout
-    this.waiters.fail(
-      1,
-      Exit.fail(new ClientError({ reason: new AcquireTimeout({ address, timeout, maybeProcessed: false }) }))
-    )
-    return this.watchdog
-  })
-
   /**
    * Closes the pool: fails every waiter with `PoolClosed`, then every
    * connection's calls with `PoolClosed` (`maybeProcessed` once written), and
@@ -400,15 +367,17 @@ export class Pool {
     this.closed = true
     this.waiters.fail(this.waiters.live, this.poolClosed)
     this.wakeRefill()
-    this.wakeWatchdog()
+    this.watchdog.wake()
     this.sweeper.wake()
     const connections = Array.from(this.connections)
     const scopes: Array<Scope.Closeable> = []
+    // One set of errors for all: four errors per connection, with their stacks, cost ~3 KiB.
+    const failure = poolClosedFailure(this.config.address)
     for (let i = 0; i < connections.length; i++) {
       const connection = connections[i]!
       if (connection.scope !== undefined) scopes.push(connection.scope)
       connection.scope = undefined
-      connection.shutdown()
+      connection.shutdown(failure)
     }
     return Effect.forEach(scopes, (scope) => Scope.close(scope, Exit.void), { discard: true })
   })

@@ -17,32 +17,26 @@
 import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type { Connection } from "./ClientConnection.ts"
+import { Park } from "./ClientPark.ts"
 
 /** The sweeper (see the module notes). @internal */
 export class Sweeper {
   private readonly connections: ReadonlyArray<Connection>
   private readonly clock: Clock.Clock
   private readonly isClosed: () => boolean
-  private resume: ((effect: Effect.Effect<void>) => void) | undefined
+  private readonly parked: Park
 
   constructor(connections: ReadonlyArray<Connection>, clock: Clock.Clock, isClosed: () => boolean) {
     this.connections = connections
     this.clock = clock
     this.isClosed = isClosed
+    this.parked = new Park(() => this.isClosed() || this.earliest() < Infinity)
   }
 
   /** A call arrived on an idle connection, or the pool closed: resumes a parked sweeper. */
   wake(): void {
-    const resume = this.resume
-    if (resume === undefined) return
-    this.resume = undefined
-    resume(Effect.void)
+    this.parked.wake()
   }
-
-  private readonly park: Effect.Effect<void> = Effect.callback<void>((resume) => {
-    if (this.isClosed() || this.earliest() < Infinity) return resume(Effect.void)
-    this.resume = resume
-  })
 
   private earliest(): number {
     let next = Infinity
@@ -61,7 +55,7 @@ export class Sweeper {
     const connections = Array.from(this.connections)
     for (let i = 0; i < connections.length; i++) connections[i]!.expire(now)
     const next = this.earliest()
-    if (next === Infinity) return Effect.flatMap(this.park, () => this.run)
+    if (next === Infinity) return Effect.flatMap(this.parked.park, () => this.run)
     return Effect.flatMap(Effect.sleep(next - now), () => this.run)
   })
 }

@@ -5,13 +5,13 @@
  * server's request span (`spans: true`) continues the caller's trace; with
  * `tracing.spans`, each call also gets a client span `quasizero.call`
  * (attributes: code, endpoint, outcome). With no current span and no client
- * spans, a call costs one `withFiber` more. `Tracer.DisablePropagation`
+ * spans, a call costs one `withFiber` more (and
+ * no context lookup). `Tracer.DisablePropagation`
  * turns both off for a region, as it does for `HttpClient`. Re-exported by
  * `Client`.
  *
  * @since 0.2.0
  */
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as TraceContext from "effect/http/HttpTraceContext"
@@ -91,11 +91,16 @@ export const wrap = (
     send: (span: Tracer.Span | undefined) => Effect.Effect<A, ClientError>
   ): Effect.Effect<A, ClientError> =>
     Effect.withFiber((fiber) => {
-      if (fiber.getRef(Tracer.DisablePropagation)) return send(undefined)
       if (!spans) {
-        const parent = Context.getOrUndefined(fiber.context, Tracer.ParentSpan)
-        return send(parent !== undefined && parent._tag === "Span" ? parent : undefined)
+        // The fiber's cached parent span (what `Effect.currentSpan` reads):
+        // with no span, no context lookup at all on the hot path.
+        const parent = fiber.cache.span
+        if (parent === undefined || parent._tag !== "Span" || fiber.getRef(Tracer.DisablePropagation)) {
+          return send(undefined)
+        }
+        return send(parent)
       }
+      if (fiber.getRef(Tracer.DisablePropagation)) return send(undefined)
       const attributes: Record<string, unknown> = { "quasizero.code": code, "quasizero.endpoint": address }
       if (count > 1) attributes["quasizero.requests"] = count
       return Effect.useSpan("quasizero.call", { kind: "client", attributes }, (span) =>

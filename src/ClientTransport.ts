@@ -30,9 +30,9 @@ export interface Handler {
 /** The socket's side. @internal */
 export interface Transport {
   /** Hands bytes to the socket; false: write again only after `onDrain`. */
-  readonly write: (bytes: Uint8Array) => boolean
+  write(bytes: Uint8Array): boolean
   /** Closes the socket now; no callback after it. Idempotent. */
-  readonly destroy: () => void
+  destroy(): void
 }
 
 /** Opens (connects) a transport in the current scope; closing the scope destroys it. @internal */

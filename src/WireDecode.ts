@@ -5,7 +5,6 @@
  *
  * @since 0.1.0
  */
-import * as Result from "effect/Result"
 import * as Message from "./Message.ts"
 import * as Request from "./Request.ts"
 import * as Response from "./Response.ts"
@@ -19,61 +18,7 @@ import {
   WireError,
   WrongWireType
 } from "./WireError.ts"
-
-/**
- * Bounds on what decoding one message may cost, checked while it is decoded:
- * the number of metadata entries read (duplicates count: they cost as much to
- * decode) and the total UTF-8 bytes of their keys and values. The first entry
- * past a limit stops decoding with a `MetadataLimit` error. `Infinity`
- * disables a limit.
- *
- * @example
- * ```ts
- * import { Wire } from "quasizero"
- * const limits: Wire.DecodeLimits = { maxMetadataEntries: 64, maxMetadataBytes: 16 * 1024 }
- * const request = Wire.decodeRequestUnsafe(new Uint8Array([0x08, 0x01]), limits)
- * ```
- *
- * @since 0.2.0
- * @category decoding
- */
-export interface DecodeLimits {
-  /** Metadata entries per message. */
-  readonly maxMetadataEntries: number
-  /** Sum of the UTF-8 lengths of metadata keys and values per message. */
-  readonly maxMetadataBytes: number
-}
-
-/**
- * The limits used when none are given: 1024 metadata entries and 1 MiB of
- * metadata keys and values per message. A message at the limits costs at most
- * ~1.1 MB of heap and ~0.1 ms to decode; without them, a 16 MiB frame of tiny
- * distinct keys costs ~100 MB and over a second of CPU.
- *
- * @example
- * ```ts
- * import { Wire } from "quasizero"
- * Wire.defaultDecodeLimits.maxMetadataEntries // 1024
- * ```
- *
- * @since 0.2.0
- * @category decoding
- */
-export const defaultDecodeLimits: DecodeLimits = { maxMetadataEntries: 1024, maxMetadataBytes: 1 << 20 }
-
-/**
- * No limits: only for bodies from a trusted source.
- *
- * @example
- * ```ts
- * import { Wire } from "quasizero"
- * const trusted = Wire.decodeResponseUnsafe(new Uint8Array(0), Wire.noDecodeLimits)
- * ```
- *
- * @since 0.2.0
- * @category decoding
- */
-export const noDecodeLimits: DecodeLimits = { maxMetadataEntries: Infinity, maxMetadataBytes: Infinity }
+import { type DecodeLimits, defaultDecodeLimits, maxGroupDepth } from "./WireLimits.ts"
 
 // A cursor over one body. Fields are module state rather than an object so the
 // decoder allocates nothing but the message it returns; decoding is
@@ -212,20 +157,6 @@ const skipField = (field: number, wireType: number, tagOffset: number): void => 
       fail(new WrongWireType({ field, wireType, offset: tagOffset }))
   }
 }
-
-/**
- * How deep unknown groups may nest: 10,000, Go's protobuf recursion limit.
- *
- * @example
- * ```ts
- * import { Wire } from "quasizero"
- * Wire.maxGroupDepth // 10000
- * ```
- *
- * @since 0.2.0
- * @category decoding
- */
-export const maxGroupDepth = 10_000
 
 // The field numbers of the groups open while one is skipped, allocated once
 // (80 KB: field numbers of unknown fields may pass 2^32). Skipping allocates
@@ -407,8 +338,42 @@ const decodeRequestRange = (body: Uint8Array, from: number, to: number, limits: 
 export const decodeResponseUnsafe = (
   body: Uint8Array,
   limits: DecodeLimits = defaultDecodeLimits
+): Response.Response => decodeResponseRange(body, 0, body.length, limits)
+
+/**
+ * `decodeResponseUnsafe` of the body at `bytes[start, end)`, with no view
+ * made for it (the client decodes replies in place in the chunk they arrived
+ * in, like the server its requests). Offsets in a `WireError` count from
+ * `start`, as if the body had been cut out.
+ *
+ * @example
+ * ```ts
+ * import { Wire } from "quasizero"
+ * const frame = Wire.encodeResponse({ errorMessage: "", metadata: new Map(), payload: new Uint8Array([7]) })
+ * const response = Wire.decodeResponseAtUnsafe(frame, 1, frame.length) // skip the 1-byte length prefix
+ * ```
+ *
+ * @since 0.2.0
+ * @category decoding
+ */
+export const decodeResponseAtUnsafe = (
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  limits: DecodeLimits = defaultDecodeLimits
 ): Response.Response => {
-  begin(body, limits)
+  if (start === 0) return decodeResponseRange(bytes, 0, end, limits)
+  try {
+    return decodeResponseRange(bytes, start, end, limits)
+  } catch (e) {
+    // As in `decodeRequestAtUnsafe`: the cut-out body fails the same way, with offsets from its start.
+    if (e instanceof WireError) return decodeResponseRange(bytes.subarray(start, end), 0, end - start, limits)
+    throw e
+  }
+}
+
+const decodeResponseRange = (body: Uint8Array, from: number, to: number, limits: DecodeLimits): Response.Response => {
+  begin(body, limits, from, to)
   let errorMessage = ""
   let metadata: Map<string, string> | undefined
   let payload = Message.emptyPayload
@@ -434,52 +399,3 @@ export const decodeResponseUnsafe = (
   }
   return Response.makeUnchecked(errorMessage, metadata ?? Message.emptyMetadata, payload)
 }
-
-const toResult = <A>(decode: (body: Uint8Array, limits?: DecodeLimits) => A) =>
-(
-  body: Uint8Array,
-  limits: DecodeLimits = defaultDecodeLimits
-): Result.Result<A, WireError> => {
-  try {
-    return Result.succeed(decode(body, limits))
-  } catch (e) {
-    if (e instanceof WireError) return Result.fail(e)
-    throw e
-  }
-}
-
-/**
- * Decodes a request body into a `Result` (metadata bounded by `limits`, default
- * `defaultDecodeLimits`).
- *
- * @example
- * ```ts
- * import { Wire } from "quasizero"
- * import { Result } from "effect"
- * const r = Wire.decodeRequest(new Uint8Array([0x08, 0x01]))
- * if (Result.isSuccess(r)) console.log(r.success.code) // 1
- * ```
- *
- * @since 0.1.0
- * @category decoding
- */
-export const decodeRequest: (
-  body: Uint8Array,
-  limits?: DecodeLimits
-) => Result.Result<Request.Request, WireError> = toResult(
-  decodeRequestUnsafe
-)
-
-/**
- * Decodes a response body into a `Result` (metadata bounded by `limits`, default
- * `defaultDecodeLimits`).
- *
- * @since 0.1.0
- * @category decoding
- */
-export const decodeResponse: (
-  body: Uint8Array,
-  limits?: DecodeLimits
-) => Result.Result<Response.Response, WireError> = toResult(
-  decodeResponseUnsafe
-)

@@ -58,7 +58,7 @@ describe("trace propagation over metadata", () => {
     }).pipe(Effect.scoped, Effect.provideService(Tracer.Tracer, tracer))
   })
 
-  it.live("without client spans, the caller's span is propagated; propagate: false or no span sends none", () => {
+  it.live("without client spans, the caller's span is propagated; propagate: false, DisablePropagation or no span sends none", () => {
     const { spans, tracer } = recording()
     return Effect.gen(function*() {
       const server = yield* Harness.tcp({ spans: true })
@@ -72,6 +72,13 @@ describe("trace propagation over metadata", () => {
 
       const bare = yield* client.call(META)
       expect(bare.metadata.size).toBe(0)
+
+      // Inside a span, but in a region with propagation disabled: nothing sent.
+      const disabled = yield* client.call(META).pipe(
+        Effect.withSpan("caller"),
+        Effect.provideService(Tracer.DisablePropagation, true)
+      )
+      expect(disabled.metadata.size).toBe(0)
 
       const quiet = yield* Client.make({ endpoints: [address], tracing: { propagate: false } }).pipe(
         Effect.provide(NodeClient.layerDialers)

@@ -384,6 +384,30 @@ describe("FrameDecoder", () => {
     expect(direct).toBeInstanceOf(Wire.WireError)
   })
 
+  it("decodeResponseAtUnsafe decodes a reply in place and reports offsets from the body's start", () => {
+    const reply = Response.makeUnsafe("", new Map([["k", "v"]]), new TextEncoder().encode("abc"))
+    const frame = Wire.encodeResponse(reply)
+    const padded = new Uint8Array(frame.length + 3)
+    padded.set(frame, 3)
+    const decoded = Wire.decodeResponseAtUnsafe(padded, 4, padded.length)
+    expect(Response.text(decoded)).toBe("abc")
+    expect(decoded.metadata.get("k")).toBe("v")
+    expect(decoded.payload.buffer).toBe(padded.buffer) // a view, no copy
+
+    const body = Wire.encodeResponseBody(reply).subarray(0, 4) // truncated
+    const cut = new Uint8Array(body.length + 5)
+    cut.set(body, 5)
+    const direct = (() => {
+      try {
+        Wire.decodeResponseUnsafe(body)
+      } catch (e) {
+        return e
+      }
+    })()
+    expect(direct).toBeInstanceOf(Wire.WireError)
+    expect(() => Wire.decodeResponseAtUnsafe(cut, 5, cut.length)).toThrow(direct as Error)
+  })
+
   it("returns a frame inside one chunk as a view of that chunk", () => {
     const chunk = Wire.encodeRequests([
       Request.makeUnsafe(1, { payload: "hello" }),

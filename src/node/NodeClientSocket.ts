@@ -21,10 +21,37 @@ import * as Socket from "effect/socket/Socket"
 import type * as Net from "node:net"
 import type * as ClientTransport from "../ClientTransport.ts"
 
-/**
- * The transport of one connected socket; its listeners are its methods,
- * bound once.
- */
+// The socket's listeners are shared by every connection (one function each,
+// not five closures per socket): each finds its transport on the socket.
+const transportKey = Symbol.for("quasizero/NodeClientSocket/transport")
+type Owned = Net.Socket & { [transportKey]: NodeTransport }
+
+function onData(this: Owned, chunk: Uint8Array): void {
+  this[transportKey].data(chunk)
+}
+function onDrain(this: Owned): void {
+  this[transportKey].drain()
+}
+function onError(this: Owned, cause: Error & { readonly syscall?: string }): void {
+  const during = cause.syscall === "write" ? "write" : "read"
+  this[transportKey].fail(
+    new Socket.SocketError({
+      reason: during === "write" ? new Socket.SocketWriteError({ cause }) : new Socket.SocketReadError({ cause })
+    }),
+    during
+  )
+}
+function onEnd(this: Owned): void {
+  this[transportKey].fail(new Socket.SocketError({ reason: new Socket.SocketCloseError({ code: 1000 }) }), "read")
+}
+function onClose(this: Owned, hadError: boolean): void {
+  this[transportKey].fail(
+    new Socket.SocketError({ reason: new Socket.SocketCloseError({ code: hadError ? 1006 : 1000 }) }),
+    "read"
+  )
+}
+
+/** The transport of one connected socket. */
 class NodeTransport implements ClientTransport.Transport {
   private readonly conn: Net.Socket
   private readonly handler: ClientTransport.Handler
@@ -33,54 +60,39 @@ class NodeTransport implements ClientTransport.Transport {
   constructor(conn: Net.Socket, handler: ClientTransport.Handler) {
     this.conn = conn
     this.handler = handler
-    conn.on("data", this.onData)
-    conn.on("drain", this.onDrain)
-    conn.on("error", this.onError)
-    conn.on("end", this.onEnd)
-    conn.on("close", this.onClose)
+    ;(conn as Owned)[transportKey] = this
+    conn.on("data", onData)
+    conn.on("drain", onDrain)
+    conn.on("error", onError)
+    conn.on("end", onEnd)
+    conn.on("close", onClose)
   }
 
-  readonly write = (bytes: Uint8Array): boolean => this.conn.write(bytes)
+  write(bytes: Uint8Array): boolean {
+    return this.conn.write(bytes)
+  }
 
-  readonly destroy = (): void => {
+  destroy(): void {
     if (this.done) return
     this.done = true
     this.conn.destroy()
   }
 
-  // A view, not the `Buffer`: the frame decoder's per-frame `subarray` of a
-  // plain `Uint8Array` is much cheaper than `Buffer#subarray`.
-  private readonly onData = (chunk: Uint8Array): void => {
+  // A view, not the `Buffer`: the reply payloads the decoder cuts out of it
+  // are then plain `Uint8Array` views, much cheaper than `Buffer#subarray`.
+  data(chunk: Uint8Array): void {
     if (!this.done) this.handler.onData(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))
   }
 
-  private readonly onDrain = (): void => {
+  drain(): void {
     if (!this.done) this.handler.onDrain()
   }
 
-  private fail(error: Socket.SocketError, during: "read" | "write"): void {
+  fail(error: Socket.SocketError, during: "read" | "write"): void {
     if (this.done) return
     this.done = true
     this.handler.onError(error, during)
     this.conn.destroy()
-  }
-
-  private readonly onError = (cause: Error & { readonly syscall?: string }): void => {
-    const during = cause.syscall === "write" ? "write" : "read"
-    this.fail(
-      new Socket.SocketError({
-        reason: during === "write" ? new Socket.SocketWriteError({ cause }) : new Socket.SocketReadError({ cause })
-      }),
-      during
-    )
-  }
-
-  private readonly onEnd = (): void => {
-    this.fail(new Socket.SocketError({ reason: new Socket.SocketCloseError({ code: 1000 }) }), "read")
-  }
-
-  private readonly onClose = (hadError: boolean): void => {
-    this.fail(new Socket.SocketError({ reason: new Socket.SocketCloseError({ code: hadError ? 1006 : 1000 }) }), "read")
   }
 }
 
