@@ -35,8 +35,8 @@
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Go from "./lib/go.ts"
-import { type ClientSession, hasTaskset, openClient, runClient, startServer } from "./lib/processes.ts"
 import * as Proc from "./lib/proc.ts"
+import { type ClientSession, hasTaskset, openClient, runClient, startServer } from "./lib/processes.ts"
 import * as Report from "./lib/report.ts"
 import type { Row } from "./lib/report.ts"
 import { args, workloads } from "./lib/stats.ts"
@@ -95,7 +95,6 @@ const latencyDuration = Number(process.env.LATENCY_DURATION ?? 1000)
 const isLatency = (w: string) => workloads[w]?.callers === 1 && workloads[w]?.depth === 1 && latencyRounds > 0
 const latencyNames = workloadNames.filter(isLatency)
 const otherNames = workloadNames.filter((w) => !isLatency(w))
-
 
 const measure = async (contender: Contender, workload: string): Promise<Row> => {
   if ((contender.replicas ?? 1) > 1) return measureReplicas(contender, workload)
@@ -157,7 +156,10 @@ const measureSessions = async (chosen: ReadonlyArray<Contender>, workload: strin
         const after = Proc.cpuUs(serverPid)
         const row: Row = {
           ...result,
-          serverCpuUs: perRequest(before === undefined || after === undefined ? undefined : after - before, result.total)
+          serverCpuUs: perRequest(
+            before === undefined || after === undefined ? undefined : after - before,
+            result.total
+          )
         }
         rounds.set(contender.name, [...(rounds.get(contender.name) ?? []), row])
         log(workload, contender.name, row)
@@ -214,7 +216,9 @@ const main = async () => {
   }
   for (const workload of latencyNames) {
     console.error(`# ${workload}: ${latencyRounds} rotated rounds`)
-    const eligible = chosen.filter((c) => (c.replicas ?? 1) === 1 && (c.only === undefined || c.only.includes(workload)))
+    const eligible = chosen.filter((c) =>
+      (c.replicas ?? 1) === 1 && (c.only === undefined || c.only.includes(workload))
+    )
     await measureSessions(eligible, workload, results.get(workload)!)
   }
   const rows = workloadNames.flatMap((w) => Report.summarise(w, results.get(w)!))

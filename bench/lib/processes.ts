@@ -115,7 +115,14 @@ export interface ClientSession {
 /** Our clients stay up between windows; qz-bench (no warm-up needed) is started for each. */
 export const openClient = (name: string, address: string, workload: string): ClientSession => {
   if (name === "go") return { run: (_, ms) => runGoClient(address, workload, ms), close: async () => {} }
-  const [cmd, argv] = pinned(1, [`${here}clients/${name}.ts`, "--address", address, "--workload", workload, "--session"])
+  const [cmd, argv] = pinned(1, [
+    `${here}clients/${name}.ts`,
+    "--address",
+    address,
+    "--workload",
+    workload,
+    "--session"
+  ])
   const child = ChildProcess.spawn(cmd, argv, { stdio: ["pipe", "pipe", "inherit"] })
   const waiting: Array<{ readonly resolve: (r: Result) => void; readonly reject: (e: Error) => void }> = []
   let out = ""
