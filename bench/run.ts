@@ -20,7 +20,7 @@
 // of it; in the second it is started for each window (Go starts in a
 // millisecond), after one WARMUP-long run against its server.
 //
-//   npm run bench                         all contenders and workloads (~13 min)
+//   npm run bench                         all contenders and workloads (~15 min)
 //   WORKLOADS=seq,pipe100 DURATION=5000 npm run bench
 //   npm run bench -- --external other=127.0.0.1:7701   add any server speaking the wire
 //
