@@ -1,15 +1,26 @@
 // The benchmark suite: each server in its own process pinned to core 0, each
 // client in another pinned to core 1 (`taskset`, when present), the raw
-// node:net baseline in the same run, ratios against it. Rounds are
-// interleaved (round 1 of every contender, then round 2, ...), so a noisy
-// minute on this shared VM hurts every contender alike; the median round is
-// reported.
+// node:net baseline in the same run, ratios against it.
+//
+// Two schedules, both so that a noisy minute on this shared VM hurts every
+// contender alike:
+// - pipe10, pipe100, conc64: RUNS interleaved rounds (round 1 of every
+//   workload and contender, then round 2, ...), a fresh server and client per
+//   measurement, WARMUP then DURATION.
+// - seq, echo1k (one caller, one outstanding request: bound by loopback
+//   wake-ups, the noisiest rows): every contender's processes started and
+//   warmed once, then LATENCY_ROUNDS rounds of one LATENCY_DURATION window per
+//   contender, the order rotated each round (bench/lib/session.ts).
+// Reported: per contender the median of its rounds; the ratios against the
+// baseline and go + go taken round by round, as median (min–max).
 //
 // Go's reference programs (../shared/peers/go-quasizero/bin) are contenders
 // too: qz-server as a server, qz-bench as a client. qz-bench has no warm-up,
-// so it runs for WARMUP + DURATION and reports over all of it.
+// so in the first schedule it runs for WARMUP + DURATION and reports over all
+// of it; in the second it is started for each window (Go starts in a
+// millisecond), after one WARMUP-long run against its server.
 //
-//   npm run bench                         all contenders and workloads
+//   npm run bench                         all contenders and workloads (~15 min)
 //   WORKLOADS=seq,pipe100 DURATION=5000 npm run bench
 //   npm run bench -- --external other=127.0.0.1:7701   add any server speaking the wire
 //
@@ -17,21 +28,20 @@
 // (`Client.make({ endpoints })`) over three of our servers, all pinned to the
 // server core: the balancing overhead against "ours", not more capacity.
 //
-// Env: WORKLOADS, CONTENDERS, DURATION (ms, default 3000), WARMUP (ms, default
-// 5000: Node's JIT is still compiling 1–3 s in), RUNS (default 1).
-import * as ChildProcess from "node:child_process"
+// Env: WORKLOADS, CONTENDERS, WARMUP (ms, default 5000: Node's JIT is still
+// compiling 1–3 s in), RUNS (default 3), DURATION (ms, default 2000),
+// LATENCY_ROUNDS (default 9; 0 puts seq and echo1k in the first schedule),
+// LATENCY_DURATION (ms, default 1000).
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Go from "./lib/go.ts"
-import { args, type Result, workloads } from "./lib/stats.ts"
+import * as Proc from "./lib/proc.ts"
+import { type ClientSession, hasTaskset, openClient, runClient, startServer } from "./lib/processes.ts"
+import * as Report from "./lib/report.ts"
+import type { Row } from "./lib/report.ts"
+import { args, workloads } from "./lib/stats.ts"
 
 const here = new URL(".", import.meta.url).pathname
-const node = process.execPath
-const hasTaskset = ChildProcess.spawnSync("taskset", ["-c", "0", "true"]).status === 0
-/** `command args` on `core` (taskset execs it: the PID is the command's own). */
-const pinnedCommand = (core: number, command: string, argv: ReadonlyArray<string>): [string, Array<string>] =>
-  hasTaskset ? ["taskset", ["-c", String(core), command, ...argv]] : [command, [...argv]]
-const pinned = (core: number, argv: ReadonlyArray<string>) => pinnedCommand(core, node, argv)
 
 interface Contender {
   readonly name: string
@@ -76,111 +86,28 @@ if (cli.external) {
 const selected = (env: string | undefined, all: ReadonlyArray<string>) => (env ? env.split(",") : all)
 const workloadNames = selected(process.env.WORKLOADS, Object.keys(workloads))
 const contenderNames = selected(process.env.CONTENDERS, contenders.map((c) => c.name))
-const duration = process.env.DURATION ?? "3000"
-const warmup = process.env.WARMUP ?? "5000"
-const runs = Number(process.env.RUNS ?? 1)
-
-const startServer = (name: string) =>
-  new Promise<{
-    readonly address: string
-    readonly stop: () => void
-    /** Restarts the server's CPU accounting (after its start-up). */
-    readonly markStart: () => void
-    /** The server's CPU time in µs, when it reports one, once it exited. */
-    readonly stopped: Promise<number | undefined>
-  }>((resolve, reject) => {
-    const isGo = name === "go"
-    const [cmd, argv] = isGo ? pinnedCommand(0, ...Go.serverCommand()) : pinned(0, [`${here}servers/${name}.ts`])
-    const child = ChildProcess.spawn(cmd, argv, { stdio: ["ignore", "pipe", "inherit"] })
-    let out = ""
-    // Go's server: CPU read from /proc when the client starts and again just before it is stopped.
-    let goStart: number | undefined
-    let goCpu: number | undefined
-    const stopped = new Promise<number | undefined>((done) =>
-      child.once("exit", () => {
-        const cpu = /cpu (\d+)/.exec(out)
-        done(isGo ? goCpu : cpu ? Number(cpu[1]) : undefined)
-      })
-    )
-    child.stdout.on("data", (d) => {
-      out += d
-      const match = /listening on (\S+)/.exec(out)
-      if (match) {
-        resolve({
-          address: match[1]!,
-          stop: () => {
-            if (isGo) {
-              const end = Go.procCpuUs(child.pid)
-              goCpu = end === undefined || goStart === undefined ? undefined : end - goStart
-            }
-            child.kill("SIGTERM")
-          },
-          markStart: () => (isGo ? (goStart = Go.procCpuUs(child.pid)) : child.kill("SIGUSR1")),
-          stopped
-        })
-      }
-    })
-    child.once("exit", (code) => {
-      if (!/listening on/.test(out)) reject(new Error(`server ${name} exited with ${code}`))
-    })
-  })
-
-const runClient = (name: string, address: string, workload: string) =>
-  new Promise<Result>((resolve, reject) => {
-    if (name === "go") return runGoClient(address, workload).then(resolve, reject)
-    const [cmd, argv] = pinned(1, [
-      `${here}clients/${name}.ts`,
-      "--address",
-      address,
-      "--workload",
-      workload,
-      "--duration",
-      duration,
-      "--warmup",
-      warmup
-    ])
-    const child = ChildProcess.spawn(cmd, argv, { stdio: ["ignore", "pipe", "inherit"] })
-    let out = ""
-    child.stdout.on("data", (d) => (out += d))
-    child.once("exit", (code) => {
-      const line = out.trim().split("\n").pop() ?? ""
-      if (code === 0 && line.startsWith("{")) resolve(JSON.parse(line) as Result)
-      else reject(new Error(`client ${name} (${workload}) exited with ${code}: ${out}`))
-    })
-  })
-
-/** qz-bench, pinned like our clients, for warm-up + duration (it has no warm-up of its own). */
-const runGoClient = (address: string, name: string) =>
-  new Promise<Result>((resolve, reject) => {
-    const workload = workloads[name]!
-    const [cmd, argv] = pinnedCommand(
-      1,
-      ...Go.benchShell(Go.benchArgs(workload, address, Number(warmup) + Number(duration)))
-    )
-    const child = ChildProcess.spawn(cmd, argv, { stdio: ["ignore", "pipe", "inherit"] })
-    let out = ""
-    child.stdout.on("data", (d) => (out += d))
-    child.once("exit", (code) => {
-      if (code !== 0) return reject(new Error(`qz-bench (${name}) exited with ${code}: ${out}`))
-      try {
-        resolve(Go.parseBench(workload, out))
-      } catch (e) {
-        reject(e)
-      }
-    })
-  })
-
-type Row = Result & { readonly serverCpuUs: number | undefined; readonly clientCpuUs?: number }
+const duration = Number(process.env.DURATION ?? 2000)
+const warmup = Number(process.env.WARMUP ?? 5000)
+const runs = Number(process.env.RUNS ?? 3)
+const latencyRounds = Number(process.env.LATENCY_ROUNDS ?? 9)
+const latencyDuration = Number(process.env.LATENCY_DURATION ?? 1000)
+// One caller, one outstanding request: bound by loopback wake-ups, the noisiest rows on a shared VM.
+const isLatency = (w: string) => workloads[w]?.callers === 1 && workloads[w]?.depth === 1 && latencyRounds > 0
+const latencyNames = workloadNames.filter(isLatency)
+const otherNames = workloadNames.filter((w) => !isLatency(w))
 
 const measure = async (contender: Contender, workload: string): Promise<Row> => {
   if ((contender.replicas ?? 1) > 1) return measureReplicas(contender, workload)
   const server = typeof contender.server === "string" ? await startServer(contender.server) : undefined
   const address = server?.address ?? (contender.server as { external: string }).external
   server?.markStart()
-  const result = await runClient(contender.client, address, workload).finally(() => server?.stop())
+  const result = await runClient(contender.client, address, workload, warmup, duration).finally(() => server?.stop())
   const cpu = await server?.stopped
-  return { ...result, serverCpuUs: cpu === undefined ? undefined : Math.round((cpu / result.total) * 100) / 100 }
+  return { ...result, serverCpuUs: perRequest(cpu, result.total) }
 }
+
+const perRequest = (cpuUs: number | undefined, requests: number) =>
+  cpuUs === undefined || requests === 0 ? undefined : Math.round((cpuUs / requests) * 100) / 100
 
 // Several servers, one client over all of them; server CPU is their sum.
 const measureReplicas = async (contender: Contender, workload: string): Promise<Row> => {
@@ -189,81 +116,127 @@ const measureReplicas = async (contender: Contender, workload: string): Promise<
   )
   for (const server of servers) server.markStart()
   const addresses = servers.map((server) => server.address).join(",")
-  const result = await runClient(contender.client, addresses, workload).finally(() => {
+  const result = await runClient(contender.client, addresses, workload, warmup, duration).finally(() => {
     for (const server of servers) server.stop()
   })
   const cpus = await Promise.all(servers.map((server) => server.stopped))
   const cpu = cpus.some((c) => c === undefined) ? undefined : cpus.reduce((a, b) => a! + b!, 0)
-  return { ...result, serverCpuUs: cpu === undefined ? undefined : Math.round((cpu / result.total) * 100) / 100 }
+  return { ...result, serverCpuUs: perRequest(cpu, result.total) }
 }
 
-const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+/**
+ * The latency workloads: every contender's server and client started and
+ * warmed once (WARMUP each, one contender at a time), then LATENCY_ROUNDS
+ * rounds of one LATENCY_DURATION window per contender, the order rotated each
+ * round, so a noisy stretch on the shared cores falls on neighbouring windows
+ * of different contenders alike. CPU per window: the server's from /proc
+ * (all threads, ns), our clients' from their own `process.cpuUsage`, qz-bench's
+ * from `times`.
+ */
+const measureSessions = async (chosen: ReadonlyArray<Contender>, workload: string, rounds: Map<string, Array<Row>>) => {
+  const open: Array<{
+    readonly contender: Contender
+    readonly client: ClientSession
+    readonly serverPid: number | undefined
+    readonly stop: () => void
+  }> = []
+  try {
+    for (const contender of chosen) {
+      const server = typeof contender.server === "string" ? await startServer(contender.server) : undefined
+      const address = server?.address ?? (contender.server as { external: string }).external
+      const client = openClient(contender.client, address, workload)
+      open.push({ contender, client, serverPid: server?.pid, stop: () => server?.stop() })
+      await client.run("warm", warmup)
+    }
+    for (let r = 0; r < latencyRounds; r++) {
+      for (let k = 0; k < open.length; k++) {
+        const { client, contender, serverPid } = open[(r + k) % open.length]!
+        const before = Proc.cpuUs(serverPid)
+        const result = await client.run("go", latencyDuration)
+        const after = Proc.cpuUs(serverPid)
+        const row: Row = {
+          ...result,
+          serverCpuUs: perRequest(
+            before === undefined || after === undefined ? undefined : after - before,
+            result.total
+          )
+        }
+        rounds.set(contender.name, [...(rounds.get(contender.name) ?? []), row])
+        log(workload, contender.name, row)
+      }
+    }
+  } finally {
+    for (const { client, stop } of open) {
+      await client.close()
+      stop()
+    }
+  }
+}
+
+const log = (workload: string, contender: string, row: Row) =>
+  console.error(
+    `  ${workload.padEnd(8)} ${contender.padEnd(22)} ${String(row.rps).padStart(9)} req/s  `
+      + `p50 ${row.p50us} µs  p99 ${row.p99us} µs  CPU µs/req server ${row.serverCpuUs ?? "?"} client ${
+        row.clientCpuUs ?? "?"
+      }`
+      + (row.errors ? `  ${row.errors} errors` : "")
+  )
 
 const main = async () => {
   const cpu = Os.cpus()[0]?.model ?? "unknown CPU"
   console.error(
     `# quasizero bench: node ${process.version}, ${Os.cpus().length}x ${cpu}, `
       + `${hasTaskset ? "server on core 0, client on core 1 (taskset)" : "NOT pinned (no taskset)"}, `
-      + `warmup ${warmup} ms, measure ${duration} ms, ${runs} interleaved round(s) (median)`
+      + `warmup ${warmup} ms; ${latencyNames.join(", ") || "no workload"}: ${latencyRounds} rotated round(s) of `
+      + `${latencyDuration} ms per contender; ${otherNames.join(", ") || "no workload"}: ${runs} interleaved `
+      + `round(s) of ${duration} ms`
   )
   if (!Go.available) console.error(`# Go contenders left out: no qz-server / qz-bench in ${Go.binDir}`)
   else {
     console.error(
       `# Go: qz-server and qz-bench from ${Go.binDir}; qz-bench has no warm-up, so it runs `
-        + `${Number(warmup) + Number(duration)} ms (warm-up + measure) and reports over all of it`
+        + `${warmup + duration} ms (warm-up + measure) and reports over all of it; in the rotated rounds it runs `
+        + `each window afresh`
     )
   }
   const chosen = contenders.filter((c) => contenderNames.includes(c.name))
-  const results = new Map<string, Array<Row>>()
+  const results = new Map<string, Map<string, Array<Row>>>(workloadNames.map((w) => [w, new Map()]))
   // Interleaved rounds: every workload × contender once per round.
-  for (let r = 0; r < runs; r++) {
+  for (let r = 0; r < runs && otherNames.length > 0; r++) {
     if (runs > 1) console.error(`# round ${r + 1} of ${runs}`)
-    for (const workload of workloadNames) {
+    for (const workload of otherNames) {
       for (const contender of chosen) {
         if (contender.only !== undefined && !contender.only.includes(workload)) continue
-        const result = await measure(contender, workload)
-        const key = `${workload}\u0000${contender.name}`
-        results.set(key, [...(results.get(key) ?? []), result])
-        console.error(
-          `  ${workload.padEnd(8)} ${contender.name.padEnd(22)} ${String(result.rps).padStart(9)} req/s  `
-            + `p50 ${result.p50us} µs  p99 ${result.p99us} µs  CPU µs/req server ${result.serverCpuUs ?? "?"} client ${
-              result.clientCpuUs ?? "?"
-            }`
-            + (result.errors ? `  ${result.errors} errors` : "")
-        )
+        const row = await measure(contender, workload)
+        const rounds = results.get(workload)!
+        rounds.set(contender.name, [...(rounds.get(contender.name) ?? []), row])
+        log(workload, contender.name, row)
       }
     }
   }
-  const rows: Array<Row & { readonly contender: string }> = []
-  for (const workload of workloadNames) {
-    for (const contender of chosen) {
-      const rounds = results.get(`${workload}\u0000${contender.name}`)
-      if (rounds === undefined) continue
-      const best = rounds.find((x) => x.rps === median(rounds.map((y) => y.rps)))!
-      rows.push({ ...best, contender: contender.name })
-    }
-  }
-  const lines = [
-    "| workload | contender | req/s | p50 µs | p99 µs | CPU µs/req server / client | req/s vs baseline | p50 vs baseline "
-    + "| req/s vs go + go |",
-    "|---|---|--:|--:|--:|--:|--:|--:|--:|"
-  ]
-  for (const row of rows) {
-    const base = rows.find((r) => r.workload === row.workload && r.contender === "baseline")
-    const go = rows.find((r) => r.workload === row.workload && r.contender === "go + go")
-    const ratio = (a: number, b: number | undefined) => (b ? (a / b).toFixed(2) + "×" : "–")
-    lines.push(
-      `| ${row.workload} | ${row.contender} | ${row.rps} | ${row.p50us} | ${row.p99us} | ${row.serverCpuUs ?? "–"} / ${
-        row.clientCpuUs ?? "–"
-      } | `
-        + `${ratio(row.rps, base?.rps)} | ${ratio(row.p50us, base?.p50us)} | ${ratio(row.rps, go?.rps)} |`
+  for (const workload of latencyNames) {
+    console.error(`# ${workload}: ${latencyRounds} rotated rounds`)
+    const eligible = chosen.filter((c) =>
+      (c.replicas ?? 1) === 1 && (c.only === undefined || c.only.includes(workload))
     )
+    await measureSessions(eligible, workload, results.get(workload)!)
   }
-  console.log(lines.join("\n"))
+  const rows = workloadNames.flatMap((w) => Report.summarise(w, results.get(w)!))
+  console.log(Report.table(rows))
   Fs.mkdirSync(`${here}results`, { recursive: true })
   Fs.writeFileSync(
     `${here}results/latest.json`,
-    JSON.stringify({ node: process.version, cpu, pinned: hasTaskset, rows }, null, 2)
+    JSON.stringify(
+      {
+        node: process.version,
+        cpu,
+        pinned: hasTaskset,
+        rows,
+        rounds: Object.fromEntries([...results].map(([w, m]) => [w, Object.fromEntries(m)]))
+      },
+      null,
+      2
+    )
   )
 }
 
