@@ -17,8 +17,12 @@
 // (`Client.make({ endpoints })`) over three of our servers, all pinned to the
 // server core: the balancing overhead against "ours", not more capacity.
 //
+// "ours + spin" is "ours" with `spin` on for our server and our client (spin
+// before park, see the README): SPIN (default 50us) sets it; the other
+// contenders never spin.
+//
 // Env: WORKLOADS, CONTENDERS, DURATION (ms, default 3000), WARMUP (ms, default
-// 5000: Node's JIT is still compiling 1–3 s in), RUNS (default 1).
+// 5000: Node's JIT is still compiling 1–3 s in), RUNS (default 1), SPIN.
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -43,12 +47,21 @@ interface Contender {
   readonly replicas?: number
   /** The workloads it runs (default: all). */
   readonly only?: ReadonlyArray<string>
+  /** `spin` for our server and client (env SPIN of their processes); default: off. */
+  readonly spin?: string
 }
+
+// Only "ours + spin" spins: SPIN is taken out of every other contender's environment.
+const { SPIN: spinSetting = "50us", ...envWithoutSpin } = process.env
+const envOf = (spin: string | undefined) => (spin === undefined ? envWithoutSpin : { ...envWithoutSpin, SPIN: spin })
 
 const clients = new Set(Fs.readdirSync(`${here}clients`).map((f) => f.replace(/\.ts$/, "")))
 const contenders: Array<Contender> = [
   { name: "baseline", server: "baseline", client: "baseline" },
   ...(clients.has("quasizero") ? [{ name: "ours", server: "quasizero", client: "quasizero" }] : []),
+  ...(clients.has("quasizero")
+    ? [{ name: "ours + spin", server: "quasizero", client: "quasizero", spin: spinSetting }]
+    : []),
   { name: "our server", server: "quasizero", client: "baseline" },
   ...(clients.has("quasizero") ? [{ name: "our client", server: "baseline", client: "quasizero" }] : []),
   // One multi-endpoint client over three of our servers (all on the server core).
@@ -80,7 +93,7 @@ const duration = process.env.DURATION ?? "3000"
 const warmup = process.env.WARMUP ?? "5000"
 const runs = Number(process.env.RUNS ?? 1)
 
-const startServer = (name: string) =>
+const startServer = (name: string, spin?: string) =>
   new Promise<{
     readonly address: string
     readonly stop: () => void
@@ -91,7 +104,7 @@ const startServer = (name: string) =>
   }>((resolve, reject) => {
     const isGo = name === "go"
     const [cmd, argv] = isGo ? pinnedCommand(0, ...Go.serverCommand()) : pinned(0, [`${here}servers/${name}.ts`])
-    const child = ChildProcess.spawn(cmd, argv, { stdio: ["ignore", "pipe", "inherit"] })
+    const child = ChildProcess.spawn(cmd, argv, { stdio: ["ignore", "pipe", "inherit"], env: envOf(spin) })
     let out = ""
     // Go's server: CPU read from /proc when the client starts and again just before it is stopped.
     let goStart: number | undefined
@@ -125,7 +138,7 @@ const startServer = (name: string) =>
     })
   })
 
-const runClient = (name: string, address: string, workload: string) =>
+const runClient = (name: string, address: string, workload: string, spin?: string) =>
   new Promise<Result>((resolve, reject) => {
     if (name === "go") return runGoClient(address, workload).then(resolve, reject)
     const [cmd, argv] = pinned(1, [
@@ -139,7 +152,7 @@ const runClient = (name: string, address: string, workload: string) =>
       "--warmup",
       warmup
     ])
-    const child = ChildProcess.spawn(cmd, argv, { stdio: ["ignore", "pipe", "inherit"] })
+    const child = ChildProcess.spawn(cmd, argv, { stdio: ["ignore", "pipe", "inherit"], env: envOf(spin) })
     let out = ""
     child.stdout.on("data", (d) => (out += d))
     child.once("exit", (code) => {
@@ -174,10 +187,10 @@ type Row = Result & { readonly serverCpuUs: number | undefined; readonly clientC
 
 const measure = async (contender: Contender, workload: string): Promise<Row> => {
   if ((contender.replicas ?? 1) > 1) return measureReplicas(contender, workload)
-  const server = typeof contender.server === "string" ? await startServer(contender.server) : undefined
+  const server = typeof contender.server === "string" ? await startServer(contender.server, contender.spin) : undefined
   const address = server?.address ?? (contender.server as { external: string }).external
   server?.markStart()
-  const result = await runClient(contender.client, address, workload).finally(() => server?.stop())
+  const result = await runClient(contender.client, address, workload, contender.spin).finally(() => server?.stop())
   const cpu = await server?.stopped
   return { ...result, serverCpuUs: cpu === undefined ? undefined : Math.round((cpu / result.total) * 100) / 100 }
 }
@@ -204,7 +217,8 @@ const main = async () => {
   console.error(
     `# quasizero bench: node ${process.version}, ${Os.cpus().length}x ${cpu}, `
       + `${hasTaskset ? "server on core 0, client on core 1 (taskset)" : "NOT pinned (no taskset)"}, `
-      + `warmup ${warmup} ms, measure ${duration} ms, ${runs} interleaved round(s) (median)`
+      + `warmup ${warmup} ms, measure ${duration} ms, ${runs} interleaved round(s) (median); `
+      + `"ours + spin": spin ${spinSetting}`
   )
   if (!Go.available) console.error(`# Go contenders left out: no qz-server / qz-bench in ${Go.binDir}`)
   else {

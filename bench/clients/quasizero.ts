@@ -1,10 +1,13 @@
 // Our client as users run it: Client.make on NodeClient, default options, the
 // workload driver shared with `quasizero bench`. Prints one JSON Result line.
+// SPIN (the dialer's `spin`, e.g. 50us) comes from the environment; bench/run.ts
+// sets it for "ours + spin" only.
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Effect from "effect/Effect"
 import * as Workload from "../../src/bin/workload.ts"
 import * as Client from "../../src/Client.ts"
 import * as NodeClient from "../../src/node/NodeClient.ts"
+import type * as Options from "../../src/Options.ts"
 import { args, markClientStart, resultLine } from "../lib/stats.ts"
 
 const opts = args(process.argv.slice(2))
@@ -12,6 +15,7 @@ const workload = Workload.workloads[opts.workload ?? "seq"]
 if (!workload) throw new Error(`unknown workload ${opts.workload}`)
 const address = opts.address ?? "127.0.0.1:7701"
 const [host, port] = address.split(":") as [string, string]
+const spin = process.env.SPIN as Options.DurationInput | undefined
 
 const drive = (client: Client.Client["Service"]) =>
   Effect.gen(function*() {
@@ -31,7 +35,7 @@ NodeRuntime.runMain(
           Effect.provide(NodeClient.layerDialers)
         )
         : Effect.flatMap(Client.make(), drive).pipe(
-          Effect.provide(NodeClient.layerDialer({ host, port: Number(port) }))
+          Effect.provide(NodeClient.layerDialer({ host, port: Number(port), spin }))
         )
     ),
     Effect.scoped

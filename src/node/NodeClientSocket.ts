@@ -20,6 +20,7 @@ import * as Scope from "effect/Scope"
 import * as Socket from "effect/socket/Socket"
 import type * as Net from "node:net"
 import type * as ClientTransport from "../ClientTransport.ts"
+import * as NodeSpin from "./NodeSpin.ts"
 
 /**
  * The transport of one connected socket; its listeners are its methods,
@@ -28,11 +29,13 @@ import type * as ClientTransport from "../ClientTransport.ts"
 class NodeTransport implements ClientTransport.Transport {
   private readonly conn: Net.Socket
   private readonly handler: ClientTransport.Handler
+  private readonly spinMicros: number
   private done = false
 
-  constructor(conn: Net.Socket, handler: ClientTransport.Handler) {
+  constructor(conn: Net.Socket, handler: ClientTransport.Handler, spinMicros: number) {
     this.conn = conn
     this.handler = handler
+    this.spinMicros = spinMicros
     conn.on("data", this.onData)
     conn.on("drain", this.onDrain)
     conn.on("error", this.onError)
@@ -40,7 +43,12 @@ class NodeTransport implements ClientTransport.Transport {
     conn.on("close", this.onClose)
   }
 
-  readonly write = (bytes: Uint8Array): boolean => this.conn.write(bytes)
+  // Only requests are written, so a reply is outstanding: poll for it (see `NodeSpin`).
+  readonly write = (bytes: Uint8Array): boolean => {
+    const ok = this.conn.write(bytes)
+    NodeSpin.afterWrite(this.spinMicros)
+    return ok
+  }
 
   readonly destroy = (): void => {
     if (this.done) return
@@ -87,13 +95,15 @@ class NodeTransport implements ClientTransport.Transport {
 /**
  * The lean `Open` for sockets made by `connect`, connected once `event`
  * (`"connect"`, or `"secureConnect"` for TLS) fires. The socket is destroyed
- * by the scope's finalizer, added before the socket exists.
+ * by the scope's finalizer, added before the socket exists. `spinMicros`
+ * (0: off) keeps the event loop polling that long after each write.
  *
  * @internal
  */
 export const open = (
   connect: () => Net.Socket,
-  event: "connect" | "secureConnect"
+  event: "connect" | "secureConnect",
+  spinMicros = 0
 ): ClientTransport.Open =>
 (handler) =>
   Effect.flatMap(Effect.scope, (scope) => {
@@ -111,7 +121,7 @@ export const open = (
         }
         const onConnected = () => {
           socket.off("error", onFailed)
-          resume(Effect.succeed(new NodeTransport(socket, handler)))
+          resume(Effect.succeed(new NodeTransport(socket, handler, spinMicros)))
         }
         socket.once("error", onFailed)
         socket.once(event, onConnected)

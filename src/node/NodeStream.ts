@@ -17,6 +17,7 @@ import * as Exit from "effect/Exit"
 import * as Socket from "effect/socket/Socket"
 import type * as Net from "node:net"
 import { type DirectRead, DirectReadTypeId } from "../ServerConnection.ts"
+import * as NodeSpin from "./NodeSpin.ts"
 
 type Batch = ReadonlyArray<Uint8Array>
 type Resume = (effect: Effect.Effect<Batch, Socket.SocketError>) => void
@@ -64,11 +65,13 @@ const closed = (code: number) => new Socket.SocketError({ reason: new Socket.Soc
 /**
  * Wraps an open socket. Its reader attaches listeners when acquired; closing
  * the reader's scope destroys the socket, closing the writer's ends it
- * gracefully (after pending writes).
+ * gracefully (after pending writes). `spinMicros` (0: off) keeps the event
+ * loop polling that long after each reply write (see `NodeSpin`).
  *
  * @since 0.1.0
  */
-export const make = (conn: Net.Socket): Socket.Socket => {
+export const make = (conn: Net.Socket, options?: { readonly spinMicros?: number | undefined }): Socket.Socket => {
+  const spinMicros = options?.spinMicros ?? 0
   let chunks: Array<Uint8Array> = []
   let queued = 0
   let error: Socket.SocketError | undefined
@@ -186,7 +189,9 @@ export const make = (conn: Net.Socket): Socket.Socket => {
     }
     // A write on a socket the peer already closed would wait for a 'drain' that never comes.
     if (conn.destroyed || conn.writableEnded) return peerGone()
-    return conn.write(chunk) ? Exit.void : awaitDrain
+    const ok = conn.write(chunk)
+    NodeSpin.afterWrite(spinMicros)
+    return ok ? Exit.void : awaitDrain
   }
   const writer = Effect.acquireRelease(
     Effect.succeed<Socket.Writer>({
@@ -197,6 +202,7 @@ export const make = (conn: Net.Socket): Socket.Socket => {
         let ok = true
         for (const chunk of all) ok = conn.write(chunk) && ok
         conn.uncork()
+        NodeSpin.afterWrite(spinMicros)
         return ok ? Exit.void : awaitDrain
       }
     }),
