@@ -28,7 +28,11 @@
 // (`Client.make({ endpoints })`) over three of our servers, all pinned to the
 // server core: the balancing overhead against "ours", not more capacity.
 //
-// Env: WORKLOADS, CONTENDERS, WARMUP (ms, default 5000: Node's JIT is still
+// "ours + spin" is "ours" with `spin` on for our server and our client (spin
+// before park, see the README): SPIN (default 50us) sets it; the other
+// contenders never spin.
+//
+// Env: WORKLOADS, CONTENDERS, SPIN, WARMUP (ms, default 5000: Node's JIT is still
 // compiling 1–3 s in), RUNS (default 3), DURATION (ms, default 2000),
 // LATENCY_ROUNDS (default 9; 0 puts seq and echo1k in the first schedule),
 // LATENCY_DURATION (ms, default 1000).
@@ -53,12 +57,19 @@ interface Contender {
   readonly replicas?: number
   /** The workloads it runs (default: all). */
   readonly only?: ReadonlyArray<string>
+  /** `spin` for our server and client (env SPIN of their processes); default: off. */
+  readonly spin?: string
 }
+
+const spinSetting = process.env.SPIN ?? "50us"
 
 const clients = new Set(Fs.readdirSync(`${here}clients`).map((f) => f.replace(/\.ts$/, "")))
 const contenders: Array<Contender> = [
   { name: "baseline", server: "baseline", client: "baseline" },
   ...(clients.has("quasizero") ? [{ name: "ours", server: "quasizero", client: "quasizero" }] : []),
+  ...(clients.has("quasizero")
+    ? [{ name: "ours + spin", server: "quasizero", client: "quasizero", spin: spinSetting }]
+    : []),
   { name: "our server", server: "quasizero", client: "baseline" },
   ...(clients.has("quasizero") ? [{ name: "our client", server: "baseline", client: "quasizero" }] : []),
   // One multi-endpoint client over three of our servers (all on the server core).
@@ -98,10 +109,12 @@ const otherNames = workloadNames.filter((w) => !isLatency(w))
 
 const measure = async (contender: Contender, workload: string): Promise<Row> => {
   if ((contender.replicas ?? 1) > 1) return measureReplicas(contender, workload)
-  const server = typeof contender.server === "string" ? await startServer(contender.server) : undefined
+  const server = typeof contender.server === "string" ? await startServer(contender.server, contender.spin) : undefined
   const address = server?.address ?? (contender.server as { external: string }).external
   server?.markStart()
-  const result = await runClient(contender.client, address, workload, warmup, duration).finally(() => server?.stop())
+  const result = await runClient(contender.client, address, workload, warmup, duration, contender.spin).finally(() =>
+    server?.stop()
+  )
   const cpu = await server?.stopped
   return { ...result, serverCpuUs: perRequest(cpu, result.total) }
 }
@@ -142,9 +155,11 @@ const measureSessions = async (chosen: ReadonlyArray<Contender>, workload: strin
   }> = []
   try {
     for (const contender of chosen) {
-      const server = typeof contender.server === "string" ? await startServer(contender.server) : undefined
+      const server = typeof contender.server === "string"
+        ? await startServer(contender.server, contender.spin)
+        : undefined
       const address = server?.address ?? (contender.server as { external: string }).external
-      const client = openClient(contender.client, address, workload)
+      const client = openClient(contender.client, address, workload, contender.spin)
       open.push({ contender, client, serverPid: server?.pid, stop: () => server?.stop() })
       await client.run("warm", warmup)
     }
@@ -189,7 +204,7 @@ const main = async () => {
       + `${hasTaskset ? "server on core 0, client on core 1 (taskset)" : "NOT pinned (no taskset)"}, `
       + `warmup ${warmup} ms; ${latencyNames.join(", ") || "no workload"}: ${latencyRounds} rotated round(s) of `
       + `${latencyDuration} ms per contender; ${otherNames.join(", ") || "no workload"}: ${runs} interleaved `
-      + `round(s) of ${duration} ms`
+      + `round(s) of ${duration} ms; "ours + spin": spin ${spinSetting}`
   )
   if (!Go.available) console.error(`# Go contenders left out: no qz-server / qz-bench in ${Go.binDir}`)
   else {

@@ -1,11 +1,14 @@
 // Our client as users run it: Client.make on NodeClient, default options, the
 // workload driver shared with `quasizero bench`. Prints one JSON Result line;
 // with `--session`, one per window the runner asks for (bench/lib/session.ts).
+// SPIN (the dialer's `spin`, e.g. 50us) comes from the environment; bench/run.ts
+// sets it for "ours + spin" only.
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Effect from "effect/Effect"
 import * as Workload from "../../src/bin/workload.ts"
 import * as Client from "../../src/Client.ts"
 import * as NodeClient from "../../src/node/NodeClient.ts"
+import type * as Options from "../../src/Options.ts"
 import * as Session from "../lib/session.ts"
 import { args, markClientStart, resultLine } from "../lib/stats.ts"
 
@@ -14,6 +17,7 @@ const workload = Workload.workloads[opts.workload ?? "seq"]
 if (!workload) throw new Error(`unknown workload ${opts.workload}`)
 const address = opts.address ?? "127.0.0.1:7701"
 const [host, port] = address.split(":") as [string, string]
+const spin = process.env.SPIN as Options.DurationInput | undefined
 
 const drive = (client: Client.Client["Service"]) =>
   opts.session !== undefined ? session(client) : Effect.gen(function*() {
@@ -44,7 +48,7 @@ NodeRuntime.runMain(
           Effect.provide(NodeClient.layerDialers)
         )
         : Effect.flatMap(Client.make(), drive).pipe(
-          Effect.provide(NodeClient.layerDialer({ host, port: Number(port) }))
+          Effect.provide(NodeClient.layerDialer({ host, port: Number(port), spin }))
         )
     ),
     Effect.scoped

@@ -13,7 +13,12 @@ export const pinnedCommand = (core: number, command: string, argv: ReadonlyArray
   hasTaskset ? ["taskset", ["-c", String(core), command, ...argv]] : [command, [...argv]]
 export const pinned = (core: number, argv: ReadonlyArray<string>) => pinnedCommand(core, node, argv)
 
-export const startServer = (name: string) =>
+// Only a contender that asks for it spins: SPIN is taken out of every other process's environment.
+const { SPIN: _spin, ...envWithoutSpin } = process.env
+const envOf = (spin: string | undefined) => (spin === undefined ? envWithoutSpin : { ...envWithoutSpin, SPIN: spin })
+
+/** `spin`: our server's `spin` (env SPIN of its process); default off. */
+export const startServer = (name: string, spin?: string) =>
   new Promise<{
     readonly address: string
     readonly pid: number | undefined
@@ -25,7 +30,7 @@ export const startServer = (name: string) =>
   }>((resolve, reject) => {
     const isGo = name === "go"
     const [cmd, argv] = isGo ? pinnedCommand(0, ...Go.serverCommand()) : pinned(0, [`${here}servers/${name}.ts`])
-    const child = ChildProcess.spawn(cmd, argv, { stdio: ["ignore", "pipe", "inherit"] })
+    const child = ChildProcess.spawn(cmd, argv, { stdio: ["ignore", "pipe", "inherit"], env: envOf(spin) })
     let out = ""
     // Go's server: CPU read from /proc when the client starts and again just before it is stopped.
     let goStart: number | undefined
@@ -60,7 +65,14 @@ export const startServer = (name: string) =>
     })
   })
 
-export const runClient = (name: string, address: string, workload: string, warmup: number, duration: number) =>
+export const runClient = (
+  name: string,
+  address: string,
+  workload: string,
+  warmup: number,
+  duration: number,
+  spin?: string
+) =>
   new Promise<Result>((resolve, reject) => {
     if (name === "go") return runGoClient(address, workload, warmup + duration).then(resolve, reject)
     const [cmd, argv] = pinned(1, [
@@ -74,7 +86,7 @@ export const runClient = (name: string, address: string, workload: string, warmu
       "--warmup",
       String(warmup)
     ])
-    const child = ChildProcess.spawn(cmd, argv, { stdio: ["ignore", "pipe", "inherit"] })
+    const child = ChildProcess.spawn(cmd, argv, { stdio: ["ignore", "pipe", "inherit"], env: envOf(spin) })
     let out = ""
     child.stdout.on("data", (d) => (out += d))
     child.once("exit", (code) => {
@@ -113,7 +125,7 @@ export interface ClientSession {
 }
 
 /** Our clients stay up between windows; qz-bench (no warm-up needed) is started for each. */
-export const openClient = (name: string, address: string, workload: string): ClientSession => {
+export const openClient = (name: string, address: string, workload: string, spin?: string): ClientSession => {
   if (name === "go") return { run: (_, ms) => runGoClient(address, workload, ms), close: async () => {} }
   const [cmd, argv] = pinned(1, [
     `${here}clients/${name}.ts`,
@@ -123,7 +135,7 @@ export const openClient = (name: string, address: string, workload: string): Cli
     workload,
     "--session"
   ])
-  const child = ChildProcess.spawn(cmd, argv, { stdio: ["pipe", "pipe", "inherit"] })
+  const child = ChildProcess.spawn(cmd, argv, { stdio: ["pipe", "pipe", "inherit"], env: envOf(spin) })
   const waiting: Array<{ readonly resolve: (r: Result) => void; readonly reject: (e: Error) => void }> = []
   let out = ""
   child.stdout.on("data", (d) => {

@@ -1,5 +1,6 @@
 // Our server as users run it: Server.layer + the demo handlers on NodeServer.
-// CONCURRENCY, SPANS, TIMEOUT and IDLE_TIMEOUT (ms) come from the environment. STATS=<ms>
+// CONCURRENCY, SPANS, TIMEOUT and IDLE_TIMEOUT (ms) and SPIN (NodeServer's `spin`,
+// e.g. 50us; bench/run.ts sets it for "ours + spin" only) come from the environment. STATS=<ms>
 // (bench/soak.ts) adds a `stats {...}` line every <ms>: memory, open
 // connections, event-loop delay and utilization since the previous line; and,
 // run with --expose-gc, a `gc {...}` line of live memory after a full GC on
@@ -12,6 +13,7 @@ import * as NetAddress from "effect/net/NetAddress"
 import * as PerfHooks from "node:perf_hooks"
 import * as Demo from "../../src/Demo.ts"
 import * as NodeServer from "../../src/node/NodeServer.ts"
+import type * as Options from "../../src/Options.ts"
 import * as Server from "../../src/Server.ts"
 import { reportCpuOnExit } from "../lib/stats.ts"
 
@@ -22,7 +24,11 @@ const ServerLive = Server.layer({
   idleTimeout: Number(process.env.IDLE_TIMEOUT ?? 0)
 }).pipe(
   Layer.provide(Demo.layer),
-  Layer.provide(NodeServer.layer({ host: "127.0.0.1", port: Number(process.env.PORT ?? 0) }))
+  Layer.provide(NodeServer.layer({
+    host: "127.0.0.1",
+    port: Number(process.env.PORT ?? 0),
+    spin: process.env.SPIN as Options.DurationInput | undefined
+  }))
 )
 
 reportCpuOnExit()

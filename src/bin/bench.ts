@@ -10,6 +10,7 @@ import { Command, Flag } from "effect/cli"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Client from "../Client.ts"
+import type * as Options from "../Options.ts"
 import { addressFlag, withClient } from "./call.ts"
 import * as Parse from "./parse.ts"
 import * as Workload from "./workload.ts"
@@ -29,7 +30,14 @@ export const bench = Command.make("bench", {
   address: addressFlag,
   workload: Flag.Literals("workload", ["seq", "pipe10", "pipe100", "conc64", "echo1k"]).pipe(Flag.withDefault("seq")),
   duration: durationFlag("duration", 5000).pipe(Flag.withDescription("measured window")),
-  warmup: durationFlag("warmup", 1000).pipe(Flag.withDescription("warm-up before measuring"))
+  warmup: durationFlag("warmup", 1000).pipe(Flag.withDescription("warm-up before measuring")),
+  spin: Flag.String("spin").pipe(
+    Flag.filter((s) => Parse.duration(s) !== undefined, (s) => `--spin: not a duration: ${s}`),
+    Flag.withDescription(
+      "keep polling this long after each request write, at most 1ms (e.g. 50us; 0 = off, see README)"
+    ),
+    Flag.withDefault("0")
+  )
 }, (flags) =>
   Effect.gen(function*() {
     const client = yield* Client.make()
@@ -44,6 +52,6 @@ export const bench = Command.make("bench", {
       onProgress: (done) => process.stderr.write(`  ${done} requests\n`)
     })
     yield* Console.log(JSON.stringify(result))
-  }).pipe(withClient("bench", flags.address))).pipe(
+  }).pipe(withClient("bench", { ...flags.address, spin: flags.spin as Options.DurationInput }))).pipe(
     Command.withDescription("Run a benchmark workload against a server and print a JSON result")
   )

@@ -14,6 +14,7 @@ import type * as Scope from "effect/Scope"
 import * as Client from "../Client.ts"
 import * as Message from "../Message.ts"
 import * as NodeClient from "../node/NodeClient.ts"
+import type * as Options from "../Options.ts"
 import * as Request from "../Request.ts"
 import type * as Response from "../Response.ts"
 import * as Parse from "./parse.ts"
@@ -80,17 +81,19 @@ export { addressFlag }
  *
  * @since 0.1.0
  */
-export const withClient =
-  (name: string, address: { readonly host: string; readonly port: number }) =>
-  <A, E extends { readonly message: string }>(
-    effect: Effect.Effect<A, E, Scope.Scope | Client.Dialer>
-  ): Effect.Effect<A, CommandFailed> =>
-    effect.pipe(
-      Effect.scoped,
-      Effect.provide(NodeClient.layerDialer(address)),
-      Effect.tapError((e) => Console.error(`quasizero ${name}: ${e.message}`)),
-      Effect.catchCause(() => Effect.fail(new CommandFailed()))
-    )
+export const withClient = (
+  name: string,
+  address: { readonly host: string; readonly port: number; readonly spin?: Options.DurationInput | undefined }
+) =>
+<A, E extends { readonly message: string }>(
+  effect: Effect.Effect<A, E, Scope.Scope | Client.Dialer>
+): Effect.Effect<A, CommandFailed> =>
+  effect.pipe(
+    Effect.scoped,
+    Effect.provide(NodeClient.layerDialer(address)),
+    Effect.tapError((e) => Console.error(`quasizero ${name}: ${e.message}`)),
+    Effect.catchCause(() => Effect.fail(new CommandFailed()))
+  )
 
 /** @since 0.1.0 */
 export const call = Command.make("call", {

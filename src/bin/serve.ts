@@ -106,6 +106,18 @@ export const serve = Command.make("serve", {
   ),
   maxConnections: countFlag("max-connections", "QUASIZERO_MAX_CONNECTIONS", "connections open at once (default 16384)"),
   concurrency: countFlag("concurrency", "QUASIZERO_CONCURRENCY", "handlers run at once per connection"),
+  // As written (`50us`), so a rejected value reads back as given; NodeServer validates it.
+  spin: parsed(
+    "spin",
+    (s) => (Parse.duration(s) === undefined ? undefined : s),
+    "a duration",
+    Config.String("QUASIZERO_SPIN")
+  ).pipe(
+    Flag.withDescription(
+      "keep polling this long after each reply, at most 1ms (e.g. 50us; 0 = off; CPU for latency, see README; env QUASIZERO_SPIN)"
+    ),
+    Flag.optional
+  ),
   metrics: Flag.String("metrics").pipe(
     Flag.withDescription("serve this process's metrics in the Prometheus text format on HOST:PORT, at /metrics"),
     Flag.mapTryCatch((s) => {
@@ -142,7 +154,8 @@ export const serve = Command.make("serve", {
     Layer.provide(NodeServer.layer({
       host: flags.host,
       port: isWorker ? Number(workerPort) : flags.port,
-      reusePort: isWorker || flags.workers > 1
+      reusePort: isWorker || flags.workers > 1,
+      spin: some(flags.spin) as Options.DurationInput | undefined
     }))
   )
   return Effect.gen(function*() {

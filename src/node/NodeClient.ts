@@ -1,7 +1,9 @@
 /**
  * Node dialers for `Client`: TCP, Unix sockets and TLS, on
  * `@effect/platform-node`'s `NodeSocket`. Nagle is off (`noDelay`) by
- * default: request/response traffic must not wait for ACKs.
+ * default: request/response traffic must not wait for ACKs. `spin` (off by
+ * default) keeps the event loop polling briefly after each request write
+ * (see `NodeSpin`).
  *
  * @since 0.1.0
  */
@@ -10,11 +12,14 @@ import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
 import * as Net from "node:net"
 import * as Tls from "node:tls"
 import * as Client from "../Client.ts"
 import * as ClientTransport from "../ClientTransport.ts"
+import * as Options_ from "../Options.ts"
 import * as NodeClientSocket from "./NodeClientSocket.ts"
+import * as NodeSpin from "./NodeSpin.ts"
 
 /**
  * Where to connect: `host` + `port` for TCP, or `path` for a Unix socket.
@@ -35,6 +40,14 @@ export interface Options {
   readonly path?: string | undefined
   /** Disable Nagle's algorithm. Default: true. */
   readonly noDelay?: boolean | undefined
+  /**
+   * Spin before park: after writing requests, keep the event loop polling for
+   * this long (at most 1 ms) instead of sleeping in `epoll_wait`, so the reply
+   * finds the process awake. Trades CPU for latency; helps on VMs with one
+   * caller waiting on one reply (see the README's "Spin before park").
+   * Default: 0 (off).
+   */
+  readonly spin?: Options_.DurationInput | undefined
 }
 
 const formatAddress = (options: Options): string => {
@@ -62,21 +75,27 @@ const invalid = (options: Options, option: string, value: unknown, expected: str
     })
   })
 
-const check = (options: Options): Effect.Effect<void, Client.ClientError> => {
+// Checks where to connect, and resolves `spin` to microseconds.
+const check = (options: Options): Effect.Effect<number, Client.ClientError> => {
   if (options.path !== undefined) {
-    return typeof options.path === "string" && options.path.length > 0
-      ? Effect.void
-      : Effect.fail(invalid(options, "path", options.path, "a non-empty socket path"))
+    if (typeof options.path !== "string" || options.path.length === 0) {
+      return Effect.fail(invalid(options, "path", options.path, "a non-empty socket path"))
+    }
+  } else {
+    const port = options.port
+    if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) {
+      return Effect.fail(invalid(options, "port", port, "an integer in [1, 65535]"))
+    }
   }
-  const port = options.port
-  return typeof port === "number" && Number.isInteger(port) && port >= 1 && port <= 65535
-    ? Effect.void
-    : Effect.fail(invalid(options, "port", port, "an integer in [1, 65535]"))
+  const spin = NodeSpin.resolveMicros(options.spin)
+  return Result.isSuccess(spin)
+    ? Effect.succeed(spin.success)
+    : Effect.fail(invalid(options, spin.failure.option, spin.failure.value, spin.failure.expected))
 }
 
 /**
  * The `Dialer` for TCP or a Unix socket; fails with `InvalidOption` on a bad
- * port or path.
+ * port, path or `spin`.
  *
  * @example
  * ```ts
@@ -90,19 +109,20 @@ const check = (options: Options): Effect.Effect<void, Client.ClientError> => {
  * @category constructors
  */
 export const make = (options: Options): Effect.Effect<Client.Dialer["Service"], Client.ClientError> =>
-  Effect.as(
+  Effect.map(
     check(options),
-    Client.Dialer.of({ address: formatAddress(options), dial: dialNet(connectOptions(options)) })
+    (spinMicros) =>
+      Client.Dialer.of({ address: formatAddress(options), dial: dialNet(connectOptions(options), spinMicros) })
   )
 
 // The platform's `Socket`, carrying the lean transport the client uses (see `NodeClientSocket`).
-const dialNet = (options: Net.NetConnectOpts) => {
-  const open = NodeClientSocket.open(() => Net.createConnection(options), "connect")
+const dialNet = (options: Net.NetConnectOpts, spinMicros: number) => {
+  const open = NodeClientSocket.open(() => Net.createConnection(options), "connect", spinMicros)
   return Effect.map(NodeSocket.makeNet(options), (socket) => ClientTransport.withOpen(socket, open))
 }
 
-const dialTls = (options: Tls.ConnectionOptions) => {
-  const open = NodeClientSocket.open(() => Tls.connect(options), "secureConnect")
+const dialTls = (options: Tls.ConnectionOptions, spinMicros: number) => {
+  const open = NodeClientSocket.open(() => Tls.connect(options), "secureConnect", spinMicros)
   return Effect.map(NodeSocket.makeTls(options), (socket) => ClientTransport.withOpen(socket, open))
 }
 
@@ -202,13 +222,14 @@ export const layerDialerTls = (
   options: Options & Tls.ConnectionOptions
 ): Layer.Layer<Client.Dialer, Client.ClientError> =>
   Layer.effect(Client.Dialer)(Effect.suspend(() => {
-    const { noDelay: _, ...tls } = options
-    return Effect.as(
+    const { noDelay: _, spin: __, ...tls } = options
+    return Effect.map(
       check(options),
-      Client.Dialer.of({
-        address: formatAddress(options),
-        dial: dialTls({ ...tls, ...connectOptions(options) } as Tls.ConnectionOptions)
-      })
+      (spinMicros) =>
+        Client.Dialer.of({
+          address: formatAddress(options),
+          dial: dialTls({ ...tls, ...connectOptions(options) } as Tls.ConnectionOptions, spinMicros)
+        })
     )
   }))
 
@@ -275,9 +296,10 @@ export const addressConfig: Config.Config<Options> = Config.String("QUASIZERO_AD
 )
 
 /**
- * A `Client` layer configured from the environment: `QUASIZERO_ADDRESS` plus
- * `Client.config` (`QUASIZERO_POOL_MAX_CAP`, `QUASIZERO_REQUEST_TIMEOUT`, ...),
- * durations and sizes in the grammar of `Options` (`2s`, `1m30s`, `16MiB`).
+ * A `Client` layer configured from the environment: `QUASIZERO_ADDRESS` and
+ * `QUASIZERO_SPIN` (the dialer's `spin`, default off) plus `Client.config`
+ * (`QUASIZERO_POOL_MAX_CAP`, `QUASIZERO_REQUEST_TIMEOUT`, ...), durations and
+ * sizes in the grammar of `Options` (`2s`, `1m30s`, `16MiB`).
  *
  * @example
  * ```ts
@@ -295,7 +317,12 @@ export const layerConfig = (
   options: Config.Wrap<Client.Options> = Client.config
 ): Layer.Layer<Client.Client, Client.ClientError | Config.ConfigError> =>
   Client.layerConfig(options).pipe(
-    Layer.provide(Layer.effect(Client.Dialer)(Effect.flatMap(addressConfig, make)))
+    Layer.provide(
+      Layer.effect(Client.Dialer)(Effect.flatMap(
+        Config.all({ where: addressConfig, spin: Options_.optional(Options_.duration("QUASIZERO_SPIN")) }),
+        ({ spin, where }) => make(spin === undefined ? where : { ...where, spin })
+      ))
+    )
   )
 
 /**

@@ -20,6 +20,7 @@ import * as Scope from "effect/Scope"
 import * as Socket from "effect/socket/Socket"
 import type * as Net from "node:net"
 import type * as ClientTransport from "../ClientTransport.ts"
+import * as NodeSpin from "./NodeSpin.ts"
 
 // The socket's listeners are shared by every connection (one function each,
 // not five closures per socket): each finds its transport on the socket.
@@ -55,11 +56,13 @@ function onClose(this: Owned, hadError: boolean): void {
 class NodeTransport implements ClientTransport.Transport {
   private readonly conn: Net.Socket
   private readonly handler: ClientTransport.Handler
+  private readonly spinMicros: number
   private done = false
 
-  constructor(conn: Net.Socket, handler: ClientTransport.Handler) {
+  constructor(conn: Net.Socket, handler: ClientTransport.Handler, spinMicros: number) {
     this.conn = conn
     this.handler = handler
+    this.spinMicros = spinMicros
     ;(conn as Owned)[transportKey] = this
     conn.on("data", onData)
     conn.on("drain", onDrain)
@@ -68,8 +71,11 @@ class NodeTransport implements ClientTransport.Transport {
     conn.on("close", onClose)
   }
 
+  // Only requests are written, so a reply is outstanding: poll for it (see `NodeSpin`).
   write(bytes: Uint8Array): boolean {
-    return this.conn.write(bytes)
+    const ok = this.conn.write(bytes)
+    NodeSpin.afterWrite(this.spinMicros)
+    return ok
   }
 
   destroy(): void {
@@ -99,13 +105,15 @@ class NodeTransport implements ClientTransport.Transport {
 /**
  * The lean `Open` for sockets made by `connect`, connected once `event`
  * (`"connect"`, or `"secureConnect"` for TLS) fires. The socket is destroyed
- * by the scope's finalizer, added before the socket exists.
+ * by the scope's finalizer, added before the socket exists. `spinMicros`
+ * (0: off) keeps the event loop polling that long after each write.
  *
  * @internal
  */
 export const open = (
   connect: () => Net.Socket,
-  event: "connect" | "secureConnect"
+  event: "connect" | "secureConnect",
+  spinMicros = 0
 ): ClientTransport.Open =>
 (handler) =>
   Effect.flatMap(Effect.scope, (scope) => {
@@ -123,7 +131,7 @@ export const open = (
         }
         const onConnected = () => {
           socket.off("error", onFailed)
-          resume(Effect.succeed(new NodeTransport(socket, handler)))
+          resume(Effect.succeed(new NodeTransport(socket, handler, spinMicros)))
         }
         socket.once("error", onFailed)
         socket.once(event, onConnected)

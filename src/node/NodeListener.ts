@@ -45,6 +45,8 @@ export const make = Effect.fnUntraced(function*(options: {
   readonly createServer: () => Net.Server
   readonly connectionEvent: "connection" | "secureConnection"
   readonly listen: Net.ListenOptions
+  /** Spin after each reply write (`NodeSpin`); 0: off. */
+  readonly spinMicros?: number | undefined
 }) {
   // Connections accepted before `run` installs a handler wait here, paused.
   const waiting = new Set<Net.Socket>()
@@ -104,7 +106,7 @@ export const make = Effect.fnUntraced(function*(options: {
     const services = Context.omit(Scope.Scope)(yield* Effect.context<R>()) as Context.Context<R>
     const track = Fiber.runIn(scope)
     const serve = (conn: Net.Socket) => {
-      const socket = Effect.succeed(NodeStream.make(conn))
+      const socket = Effect.succeed(NodeStream.make(conn, { spinMicros: options.spinMicros }))
       track(
         Effect.runForkWith(Context.add(services, NodeSocket.NetSocket, conn))(
           Effect.ignoreCause(Effect.flatMap(socket, handler), {
@@ -131,7 +133,7 @@ export const make = Effect.fnUntraced(function*(options: {
   const runDirect = (accept: (socket: DirectSocket) => void) =>
     Effect.callback<never>(() => {
       const previous = onConnection
-      onConnection = (conn) => accept(new NodeStream.DirectSocket(conn))
+      onConnection = (conn) => accept(new NodeStream.DirectSocket(conn, options.spinMicros))
       for (const conn of waiting) onConnection(conn)
       waiting.clear()
       return Effect.sync(() => {

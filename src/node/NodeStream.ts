@@ -17,6 +17,7 @@ import * as Exit from "effect/Exit"
 import * as Socket from "effect/socket/Socket"
 import type * as Net from "node:net"
 import type * as ServerConnection from "../ServerConnection.ts"
+import * as NodeSpin from "./NodeSpin.ts"
 
 type Batch = ReadonlyArray<Uint8Array>
 type Resume = (effect: Effect.Effect<Batch, Socket.SocketError>) => void
@@ -90,11 +91,13 @@ const awaitDrain = (conn: Net.Socket) =>
 /**
  * Wraps an open socket. Its reader attaches listeners when acquired; closing
  * the reader's scope destroys the socket, closing the writer's ends it
- * gracefully (after pending writes).
+ * gracefully (after pending writes). `spinMicros` (0: off) keeps the event
+ * loop polling that long after each reply write (see `NodeSpin`).
  *
  * @since 0.1.0
  */
-export const make = (conn: Net.Socket): Socket.Socket => {
+export const make = (conn: Net.Socket, options?: { readonly spinMicros?: number | undefined }): Socket.Socket => {
+  const spinMicros = options?.spinMicros ?? 0
   let chunks: Array<Uint8Array> = []
   let queued = 0
   let error: Socket.SocketError | undefined
@@ -175,7 +178,9 @@ export const make = (conn: Net.Socket): Socket.Socket => {
     }
     // A write on a socket the peer already closed would wait for a 'drain' that never comes.
     if (conn.destroyed || conn.writableEnded) return peerGone()
-    return conn.write(chunk) ? Exit.void : awaitDrain(conn)
+    const ok = conn.write(chunk)
+    NodeSpin.afterWrite(spinMicros)
+    return ok ? Exit.void : awaitDrain(conn)
   }
   const writer = Effect.acquireRelease(
     Effect.succeed<Socket.Writer>({
@@ -186,6 +191,7 @@ export const make = (conn: Net.Socket): Socket.Socket => {
         let ok = true
         for (const chunk of all) ok = conn.write(chunk) && ok
         conn.uncork()
+        NodeSpin.afterWrite(spinMicros)
         return ok ? Exit.void : awaitDrain(conn)
       }
     }),
@@ -223,8 +229,11 @@ function onDirectClose(this: WithSink, hadError: boolean) {
  */
 export class DirectSocket implements ServerConnection.DirectSocket {
   readonly conn: Net.Socket
-  constructor(conn: Net.Socket) {
+  /** 0: off; else the event loop polls that long after each reply write (see `NodeSpin`). */
+  readonly spinMicros: number
+  constructor(conn: Net.Socket, spinMicros = 0) {
     this.conn = conn
+    this.spinMicros = spinMicros
   }
   start(sink: ServerConnection.DirectSink): void {
     const conn = this.conn as WithSink
@@ -239,7 +248,9 @@ export class DirectSocket implements ServerConnection.DirectSocket {
     const conn = this.conn
     // A write on a socket the peer already closed would wait for a 'drain' that never comes.
     if (conn.destroyed || conn.writableEnded) return peerGone()
-    return conn.write(bytes) ? Exit.void : awaitDrain(conn)
+    const ok = conn.write(bytes)
+    NodeSpin.afterWrite(this.spinMicros)
+    return ok ? Exit.void : awaitDrain(conn)
   }
   pause(): void {
     this.conn.pause()

@@ -172,4 +172,27 @@ describe("quasizero bench", () => {
       // Progress goes to stderr, keeping stdout machine-readable.
       expect(result.stderr).toContain("bench seq against")
     }), 30_000)
+
+  it.live(
+    "serve --spin and bench --spin: spin before park on both sides; over 1ms is refused naming the option",
+    () =>
+      Effect.gen(function*() {
+        const { firstLine } = yield* spawnCli(["serve", "--port", "0", "--spin", "50us"])
+        const address = /^listening on (127\.0\.0\.1:\d+)$/.exec(firstLine)![1]!
+        const args = ["bench", "--address", address, "--duration", "200ms", "--warmup", "50ms"]
+        const result = runCli([...args, "--spin", "50us"])
+        expect(result.status).toBe(0)
+        expect(JSON.parse(result.lines[0]!)).toMatchObject({ workload: "seq", errors: 0 })
+        const refused = runCli([...args, "--spin", "5ms"])
+        expect(refused.status).not.toBe(0)
+        expect(refused.stderr).toMatch(/invalid option spin: expected a duration in \[0, 1ms\]/)
+        const server = ChildProcess.spawnSync(process.execPath, [cli, "serve", "--port", "0", "--spin", "2ms"], {
+          encoding: "utf8",
+          timeout: 15_000
+        })
+        expect(server.status).not.toBe(0)
+        expect(server.stdout + server.stderr).toMatch(/invalid server option spin: .* got 2ms/)
+      }),
+    30_000
+  )
 })
