@@ -126,4 +126,27 @@ describe("NodeSpin", () => {
       expect(NodeSpin.state().ticks).toBeGreaterThan(before)
       expect(yield* Effect.promise(stopped)).toBe(true)
     }).pipe(Effect.scoped))
+
+  // Each side's hook on its own (both run in this process, so one side spins at a time): the
+  // server's reply write on the Node listener's direct path, and the client's request write.
+  for (const side of ["server", "client"] as const) {
+    it.live(`only the ${side} spinning still polls after its writes`, () =>
+      Effect.gen(function*() {
+        yield* Effect.promise(stopped)
+        const context = yield* Layer.build(
+          Server.layer().pipe(
+            Layer.provide(Demo.layer),
+            Layer.provide(NodeServer.layer({ host: "127.0.0.1", port: 0, spin: side === "server" ? "50us" : 0 }))
+          )
+        )
+        const { port } = context.mapUnsafe.get(Server.Server.key).address as NetAddress.InetAddress
+        const before = NodeSpin.state().ticks
+        const reply = yield* Effect.flatMap(Client.make(), (client) => client.call(Request.makeUnsafe(1))).pipe(
+          Effect.provide(NodeClient.layerDialer({ host: "127.0.0.1", port, spin: side === "client" ? "50us" : 0 }))
+        )
+        expect(Response.text(reply)).toBe("PONG")
+        expect(NodeSpin.state().ticks).toBeGreaterThan(before)
+        expect(yield* Effect.promise(stopped)).toBe(true)
+      }).pipe(Effect.scoped))
+  }
 })
