@@ -14,6 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import * as ClientConnection from "./ClientConnection.ts"
+import { ConnectTimer } from "./ClientConnectTimer.ts"
 import { ClientError, ConnectFailed, ConnectTimeout } from "./ClientError.ts"
 import type { ResolvedOptions } from "./ClientOptions.ts"
 import * as ClientPool from "./ClientPool.ts"
@@ -39,10 +40,15 @@ export const build = Effect.fnUntraced(
 
     const connectFailed = (cause: unknown) =>
       new ClientError({ reason: new ConnectFailed({ address, cause, maybeProcessed: false }) })
-    const connectTimedOut = Effect.fail(
-      new ClientError({
-        reason: new ConnectTimeout({ address, timeout: resolved.connectTimeout, maybeProcessed: false })
-      })
+    // One fiber for every dial's connect timeout (see `ClientConnectTimer`).
+    const connectTimer = Duration.isZero(resolved.connectTimeout) ? undefined : new ConnectTimer(
+      clock,
+      Duration.toMillis(resolved.connectTimeout),
+      Exit.fail(
+        new ClientError({
+          reason: new ConnectTimeout({ address, timeout: resolved.connectTimeout, maybeProcessed: false })
+        })
+      )
     )
     const decodeLimits: Wire.DecodeLimits = {
       maxMetadataEntries: resolved.maxMetadataEntries,
@@ -61,9 +67,7 @@ export const build = Effect.fnUntraced(
         Effect.flatMap(dialer.dial, (socket) => ClientConnection.make(ClientTransport.open(socket), config)),
         connectFailed
       )
-      return Duration.isZero(resolved.connectTimeout)
-        ? open
-        : Effect.timeoutOrElse(open, { duration: resolved.connectTimeout, orElse: () => connectTimedOut })
+      return connectTimer === undefined ? open : connectTimer.guard(open)
     }
     let dial: { readonly hooks: ClientPool.Hooks; readonly effect: ReturnType<typeof dialWith> } | undefined
     const connect = (hooks: ClientPool.Hooks) => {
@@ -84,6 +88,7 @@ export const build = Effect.fnUntraced(
       scope
     )
     yield* Effect.forkIn(pool.reaper, scope)
+    if (connectTimer !== undefined) yield* Effect.forkIn(connectTimer.run, scope)
     yield* Effect.forkIn(pool.watchdog.run, scope)
     if (!Duration.isZero(resolved.requestTimeout)) yield* Effect.forkIn(pool.sweeper.run, scope)
     // Added after the fibers, so it runs before they are interrupted.

@@ -395,6 +395,45 @@ describe("Client on the TestClock (in-memory transport)", () => {
       expect(error.message).toContain("2s")
     }))
 
+  it.effect("connectTimeout: each dial times out at its own deadline; a dial that connected is left alone", () =>
+    Effect.gen(function*() {
+      const server = MemoryDialer.make(pong)
+      // Dials that take `delays[i]` (TestClock) before connecting.
+      const delays = ["1 second", "5 seconds", "5 seconds"] as const
+      let dials = 0
+      const slow: Client.Dialer["Service"] = {
+        address: server.dialer.address,
+        dial: Effect.suspend(() => Effect.andThen(Effect.sleep(delays[dials++]!), server.dialer.dial))
+      }
+      const options = { connectTimeout: "2 seconds", acquireTimeout: "1 minute", maxInFlight: 1 } as const
+      const make = (initialSize: number) =>
+        Client.make({ ...options, pool: { initialSize, maxCap: 3 } }).pipe(Effect.provideService(Client.Dialer, slow))
+
+      // Connected after 1 s: still open, and working, well past its deadline.
+      const making = yield* Effect.forkChild(make(1))
+      yield* settle
+      yield* TestClock.adjust("1 second")
+      const client = yield* Fiber.join(making)
+      yield* TestClock.adjust("5 seconds")
+      expect((yield* client.stats).open).toBe(1)
+      expect(Response.text(yield* client.call(PING))).toBe("PONG")
+
+      // Two hung dials, a second apart: each fails at its own deadline.
+      const empty = yield* make(0)
+      const first = yield* Effect.forkChild(Effect.flip(empty.call(PING)))
+      yield* settle
+      yield* TestClock.adjust("1 second")
+      const second = yield* Effect.forkChild(Effect.flip(empty.call(PING)))
+      yield* settle
+      yield* TestClock.adjust("1 second")
+      expect((yield* Fiber.join(first)).reason._tag).toBe("ConnectTimeout")
+      yield* settle
+      expect(second.pollUnsafe()).toBeUndefined()
+      yield* TestClock.adjust("1 second")
+      expect((yield* Fiber.join(second)).reason._tag).toBe("ConnectTimeout")
+      expect(dials).toBe(3)
+    }))
+
   it.effect("writes are coalesced: a pipeline is one write, concurrent calls share writes", () =>
     Effect.gen(function*() {
       const server = MemoryDialer.make((request) => Response.ok(request.payload))
