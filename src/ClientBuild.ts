@@ -67,7 +67,7 @@ export const build = Effect.fnUntraced(
         Effect.flatMap(dialer.dial, (socket) => ClientConnection.make(ClientTransport.open(socket), config)),
         connectFailed
       )
-      return connectTimer === undefined ? open : connectTimer.guard(open)
+      return open
     }
     let dial: { readonly hooks: ClientPool.Hooks; readonly effect: ReturnType<typeof dialWith> } | undefined
     const connect = (hooks: ClientPool.Hooks) => {
@@ -81,7 +81,8 @@ export const build = Effect.fnUntraced(
         ...resolved.pool,
         maxInFlight: resolved.maxInFlight,
         acquireTimeout: resolved.acquireTimeout,
-        connect
+        connect,
+        connectTimer
       },
       clock,
       services,
@@ -97,13 +98,7 @@ export const build = Effect.fnUntraced(
     // most `dialConcurrency` dials at once: a large floor neither floods the
     // server's accept backlog nor piles up every dial's transient state at
     // once (10,000 at once left ~10 KiB more RSS per connection after GC).
-    yield* Effect.onError(
-      Effect.forEach(Array.from({ length: resolved.pool.initialSize }), () => pool.open, {
-        concurrency: dialConcurrency,
-        discard: true
-      }),
-      () => Scope.close(scope, Exit.void)
-    )
+    yield* Effect.onError(pool.fill(resolved.pool.initialSize, dialConcurrency), () => Scope.close(scope, Exit.void))
     // From now on the refill fiber keeps the floor (interrupted first when
     // the scope closes; a dial it has under way closes with it).
     yield* Effect.forkIn(pool.refill, scope)

@@ -5,10 +5,11 @@
  * `Effect.timeoutOrElse` forks two fibers per dial (the dial and a sleep),
  * a `setTimeout` and an interruption of the loser: about 12 KiB of
  * short-lived objects per dial, which a burst of dials turns into young
- * generation V8 keeps (RSS). Here a dial runs in one fiber of its own and
- * joins a FIFO with its deadline (dial time + `connectTimeout`); the timer
- * fiber sleeps on `Clock` until the oldest unsettled deadline and interrupts
- * that dial once it passed; the dial's caller then fails with `timedOut`.
+ * generation V8 keeps (RSS). Here a dial runs in one fiber of its own (the
+ * pool's, see `Pool.start`) and joins a FIFO with its deadline (dial time +
+ * `connectTimeout`); the timer fiber sleeps on `Clock` until the oldest
+ * unsettled deadline and interrupts that dial once it passed; the dial's
+ * exit then reads `timedOut` (`settle`).
  * All dials share one timeout, so a later dial never has an earlier deadline
  * than the one slept for.
  *
@@ -18,11 +19,11 @@
 import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
+import type * as Fiber from "effect/Fiber"
 import { Park } from "./ClientPark.ts"
 
-/** One dial under way. */
-class Dial {
+/** One dial under way. @internal */
+export class Dial {
   /** Unset once the dial settled (succeeded, failed or was interrupted). */
   fiber: Fiber.Fiber<unknown, unknown> | undefined
   timedOut = false
@@ -72,28 +73,21 @@ export class ConnectTimer<E> {
   }
 
   /**
-   * `open` with the connect timeout: run in a fiber of its own (in the
-   * caller's context), interrupted by the timer past its deadline, and then
-   * failed with `timedOut` once it has exited. Interrupting the caller
-   * interrupts the dial (and waits for it).
+   * Starts the connect timeout of `fiber`, a dial's own fiber: past its
+   * deadline the timer interrupts it. Pass its exit through `settle`.
    */
-  guard<A, R>(open: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
-    return Effect.withFiber((parent) =>
-      Effect.callback<A, E>((resume) => {
-        const fiber = Effect.runForkWith(parent.context)(open as Effect.Effect<A, E>)
-        const exit = fiber.pollUnsafe()
-        if (exit !== undefined) return resume(exit)
-        const dial = new Dial(fiber, this.clock.currentTimeMillisUnsafe() + this.timeoutMillis)
-        this.dials.push(dial)
-        this.parked.wake()
-        fiber.addObserver((exit) => {
-          dial.fiber = undefined
-          if (this.dials[this.head] === dial) this.drop()
-          resume(dial.timedOut ? this.timedOut : exit)
-        })
-        return Fiber.interrupt(fiber)
-      })
-    )
+  track(fiber: Fiber.Fiber<unknown, unknown>): Dial {
+    const dial = new Dial(fiber, this.clock.currentTimeMillisUnsafe() + this.timeoutMillis)
+    this.dials.push(dial)
+    this.parked.wake()
+    return dial
+  }
+
+  /** The dial ended with `exit`: its outcome, `timedOut` when the timer interrupted it. */
+  settle<A>(dial: Dial, exit: Exit.Exit<A, E>): Exit.Exit<A, E> {
+    dial.fiber = undefined
+    if (this.dials[this.head] === dial) this.drop()
+    return dial.timedOut ? this.timedOut : exit
   }
 
   /** The fiber: interrupts dials past their deadline, oldest first; parks while none is under way. */
