@@ -16,6 +16,7 @@ import * as Scope from "effect/Scope"
 import * as ClientConnection from "./ClientConnection.ts"
 import { ConnectTimer } from "./ClientConnectTimer.ts"
 import { ClientError, ConnectFailed, ConnectTimeout } from "./ClientError.ts"
+import { fill } from "./ClientFill.ts"
 import type { ResolvedOptions } from "./ClientOptions.ts"
 import * as ClientPool from "./ClientPool.ts"
 import { Client, type ResponseBatch } from "./ClientService.ts"
@@ -98,7 +99,7 @@ export const build = Effect.fnUntraced(
     // most `dialConcurrency` dials at once: a large floor neither floods the
     // server's accept backlog nor piles up every dial's transient state at
     // once (10,000 at once left ~10 KiB more RSS per connection after GC).
-    yield* Effect.onError(pool.fill(resolved.pool.initialSize, dialConcurrency), () => Scope.close(scope, Exit.void))
+    yield* Effect.onError(fill(pool, resolved.pool.initialSize, dialConcurrency), () => Scope.close(scope, Exit.void))
     // From now on the refill fiber keeps the floor (interrupted first when
     // the scope closes; a dial it has under way closes with it).
     yield* Effect.forkIn(pool.refill, scope)

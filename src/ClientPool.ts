@@ -43,7 +43,7 @@
  */
 import * as Cause from "effect/Cause"
 import type * as Clock from "effect/Clock"
-import type * as Context from "effect/Context"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -225,8 +225,9 @@ export class Pool {
    * connection to the pool; `done` gets the dial's outcome. A failed dial
    * fails the waiters the remaining dials cannot serve, when no connection
    * is open to serve them later. Returns the dial's fiber while it runs.
+   * (`ClientFill` opens the floor with it.)
    */
-  private start(
+  start(
     done: ((exit: Exit.Exit<Connection, ClientError>) => void) | undefined
   ): Fiber.Fiber<Connection, ClientError> | undefined {
     if (this.closed) {
@@ -235,7 +236,8 @@ export class Pool {
     }
     this.opening++
     const scope = Scope.makeUnsafe()
-    const fiber = Effect.runForkWith(this.services)(Scope.provide(this.config.connect(this.hooks), scope))
+    // The scope in the fiber's own context: no `Scope.provide` step per dial.
+    const fiber = Effect.runForkWith(Context.add(this.services, Scope.Scope, scope))(this.config.connect(this.hooks))
     const timer = fiber.pollUnsafe() === undefined ? this.config.connectTimer : undefined
     const dial = timer?.track(fiber)
     fiber.addObserver((result) => {
@@ -262,45 +264,6 @@ export class Pool {
     const fiber = this.start(resume)
     return fiber === undefined ? undefined : Fiber.interrupt(fiber)
   })
-
-  /**
-   * Opens `count` connections, at most `concurrency` dials at once, each in
-   * its own fiber only; fails with the first failed dial (the others under
-   * way are interrupted).
-   */
-  fill(count: number, concurrency: number): Effect.Effect<void, ClientError> {
-    return Effect.callback((resume) => {
-      const running = new Set<Fiber.Fiber<Connection, ClientError>>()
-      let started = 0
-      let finished = 0
-      let failure: Exit.Exit<never, ClientError> | undefined
-      let starting = false
-      const done = (exit: Exit.Exit<Connection, ClientError>) => {
-        finished++
-        if (exit._tag === "Failure" && failure === undefined) {
-          failure = exit as Exit.Exit<never, ClientError>
-          for (const fiber of running) fiber.interruptUnsafe()
-          resume(failure)
-        }
-        if (!starting) next()
-      }
-      const next = () => {
-        starting = true
-        while (failure === undefined && started < count && started - finished < concurrency) {
-          started++
-          const fiber = this.start(done)
-          if (fiber !== undefined && fiber.pollUnsafe() === undefined) {
-            running.add(fiber)
-            fiber.addObserver(() => running.delete(fiber))
-          }
-        }
-        starting = false
-        if (failure === undefined && finished === count) resume(Effect.void)
-      }
-      next()
-      return Effect.suspend(() => Fiber.interruptAll(running))
-    })
-  }
 
   private add(connection: Connection, scope: Scope.Closeable): void {
     this.opened++
