@@ -14,7 +14,9 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import * as ClientConnection from "./ClientConnection.ts"
+import { ConnectTimer } from "./ClientConnectTimer.ts"
 import { ClientError, ConnectFailed, ConnectTimeout } from "./ClientError.ts"
+import { fill } from "./ClientFill.ts"
 import type { ResolvedOptions } from "./ClientOptions.ts"
 import * as ClientPool from "./ClientPool.ts"
 import { Client, type ResponseBatch } from "./ClientService.ts"
@@ -39,10 +41,15 @@ export const build = Effect.fnUntraced(
 
     const connectFailed = (cause: unknown) =>
       new ClientError({ reason: new ConnectFailed({ address, cause, maybeProcessed: false }) })
-    const connectTimedOut = Effect.fail(
-      new ClientError({
-        reason: new ConnectTimeout({ address, timeout: resolved.connectTimeout, maybeProcessed: false })
-      })
+    // One fiber for every dial's connect timeout (see `ClientConnectTimer`).
+    const connectTimer = Duration.isZero(resolved.connectTimeout) ? undefined : new ConnectTimer(
+      clock,
+      Duration.toMillis(resolved.connectTimeout),
+      Exit.fail(
+        new ClientError({
+          reason: new ConnectTimeout({ address, timeout: resolved.connectTimeout, maybeProcessed: false })
+        })
+      )
     )
     const decodeLimits: Wire.DecodeLimits = {
       maxMetadataEntries: resolved.maxMetadataEntries,
@@ -61,9 +68,7 @@ export const build = Effect.fnUntraced(
         Effect.flatMap(dialer.dial, (socket) => ClientConnection.make(ClientTransport.open(socket), config)),
         connectFailed
       )
-      return Duration.isZero(resolved.connectTimeout)
-        ? open
-        : Effect.timeoutOrElse(open, { duration: resolved.connectTimeout, orElse: () => connectTimedOut })
+      return open
     }
     let dial: { readonly hooks: ClientPool.Hooks; readonly effect: ReturnType<typeof dialWith> } | undefined
     const connect = (hooks: ClientPool.Hooks) => {
@@ -77,13 +82,15 @@ export const build = Effect.fnUntraced(
         ...resolved.pool,
         maxInFlight: resolved.maxInFlight,
         acquireTimeout: resolved.acquireTimeout,
-        connect
+        connect,
+        connectTimer
       },
       clock,
       services,
       scope
     )
     yield* Effect.forkIn(pool.reaper, scope)
+    if (connectTimer !== undefined) yield* Effect.forkIn(connectTimer.run, scope)
     yield* Effect.forkIn(pool.watchdog.run, scope)
     if (!Duration.isZero(resolved.requestTimeout)) yield* Effect.forkIn(pool.sweeper.run, scope)
     // Added after the fibers, so it runs before they are interrupted.
@@ -92,13 +99,7 @@ export const build = Effect.fnUntraced(
     // most `dialConcurrency` dials at once: a large floor neither floods the
     // server's accept backlog nor piles up every dial's transient state at
     // once (10,000 at once left ~10 KiB more RSS per connection after GC).
-    yield* Effect.onError(
-      Effect.forEach(Array.from({ length: resolved.pool.initialSize }), () => pool.open, {
-        concurrency: dialConcurrency,
-        discard: true
-      }),
-      () => Scope.close(scope, Exit.void)
-    )
+    yield* Effect.onError(fill(pool, resolved.pool.initialSize, dialConcurrency), () => Scope.close(scope, Exit.void))
     // From now on the refill fiber keeps the floor (interrupted first when
     // the scope closes; a dial it has under way closes with it).
     yield* Effect.forkIn(pool.refill, scope)

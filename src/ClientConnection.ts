@@ -361,6 +361,11 @@ export class Connection implements ClientTransport.Handler {
     return detached
   }
 
+  /** The connection's scope is closing: pending calls fail (the transport's own finalizer closes the socket). @internal */
+  closedByScope(): void {
+    if (this.state === "open") this.closeNow(closedFailure(this.config.address, "closed by the client"))
+  }
+
   /** @internal */
   attach(transport: ClientTransport.Transport): void {
     this.transport = transport
@@ -375,15 +380,16 @@ export class Connection implements ClientTransport.Handler {
  * @since 0.1.0
  * @category constructors
  */
-export const make = Effect.fnUntraced(function*(open: ClientTransport.Open, config: Config) {
-  const clock = yield* Clock.Clock
-  const connection = new Connection(config, clock)
-  connection.attach(yield* open(connection))
-  // Added after the transport's, so it runs first when the scope closes.
-  yield* Effect.addFinalizer(() =>
-    Effect.sync(() => {
-      if (connection.state === "open") connection.closeNow(closedFailure(config.address, "closed by the client"))
+export const make = (
+  open: ClientTransport.Open,
+  config: Config
+): Effect.Effect<Connection, Socket.SocketError, Scope.Scope> =>
+  // Plain steps, not a generator: this runs once per dial.
+  Effect.withFiber((fiber) => {
+    const connection = new Connection(config, fiber.getRef(Clock.Clock))
+    return Effect.flatMap(open(connection), (transport) => {
+      connection.attach(transport)
+      // Added after the transport's, so it runs first when the scope closes.
+      return Effect.as(Effect.addFinalizer(() => Effect.sync(() => connection.closedByScope())), connection)
     })
-  )
-  return connection
-}) as (open: ClientTransport.Open, config: Config) => Effect.Effect<Connection, Socket.SocketError, Scope.Scope>
+  })

@@ -43,7 +43,7 @@
  */
 import * as Cause from "effect/Cause"
 import type * as Clock from "effect/Clock"
-import type * as Context from "effect/Context"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -51,6 +51,7 @@ import * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import type * as ClientConnection from "./ClientConnection.ts"
+import type { ConnectTimer } from "./ClientConnectTimer.ts"
 import { closedFailure, poolClosedFailure, type Resume } from "./ClientEntry.ts"
 import { ClientError, PoolClosed } from "./ClientError.ts"
 import { Park } from "./ClientPark.ts"
@@ -77,8 +78,10 @@ export interface Config {
   readonly reapInterval: Duration.Duration
   readonly acquireTimeout: Duration.Duration
   readonly refill: Schedule.Schedule<unknown, ClientError>
-  /** Dials and opens one connection in the current scope (connect timeout included). */
+  /** Dials and opens one connection in the current scope. */
   readonly connect: (hooks: Hooks) => Effect.Effect<Connection, ClientError, Scope.Scope>
+  /** The `connectTimeout`, when on (its fiber is the client's). */
+  readonly connectTimer: ConnectTimer<ClientError> | undefined
 }
 
 /** The pool (see the module notes). @internal */
@@ -209,41 +212,58 @@ export class Pool {
   private grow(): void {
     const { maxCap, maxInFlight } = this.config
     while (this.connections.length + this.opening < maxCap && this.waiters.live > this.opening * maxInFlight) {
-      // Its failure reaches the waiters it was for (see `open`).
-      Fiber.runIn(Effect.runForkWith(this.services)(this.openQuietly), this.scope)
+      // Its failure reaches the waiters it was for (see `start`).
+      const fiber = this.start(undefined)
+      if (fiber === undefined) return
+      Fiber.runIn(fiber, this.scope)
     }
   }
 
   /**
-   * Dials one connection into a scope of its own and adds it to the pool. A
-   * failed dial fails the waiters the remaining dials cannot serve, when no
-   * connection is open to serve them later.
+   * Starts one dial, in a fiber of its own (the only one it has: the connect
+   * timeout interrupts that fiber), into a scope of its own, and adds the
+   * connection to the pool; `done` gets the dial's outcome. A failed dial
+   * fails the waiters the remaining dials cannot serve, when no connection
+   * is open to serve them later. Returns the dial's fiber while it runs.
+   * (`ClientFill` opens the floor with it.)
    */
-  readonly open: Effect.Effect<Connection, ClientError> = Effect.suspend(() => {
-    if (this.closed) return this.poolClosed
+  start(
+    done: ((exit: Exit.Exit<Connection, ClientError>) => void) | undefined
+  ): Fiber.Fiber<Connection, ClientError> | undefined {
+    if (this.closed) {
+      done?.(this.poolClosed)
+      return undefined
+    }
     this.opening++
     const scope = Scope.makeUnsafe()
-    return Effect.onExit(
-      Scope.provide(this.config.connect(this.hooks), scope),
-      (exit) =>
-        Effect.suspend(() => {
-          this.opening--
-          if (exit._tag === "Success" && !this.closed) {
-            this.add(exit.value, scope)
-            return Effect.void
+    // The scope in the fiber's own context: no `Scope.provide` step per dial.
+    const fiber = Effect.runForkWith(Context.add(this.services, Scope.Scope, scope))(this.config.connect(this.hooks))
+    const timer = fiber.pollUnsafe() === undefined ? this.config.connectTimer : undefined
+    const dial = timer?.track(fiber)
+    fiber.addObserver((result) => {
+      const exit = dial === undefined ? result : timer!.settle(dial, result)
+      this.opening--
+      if (exit._tag === "Success" && !this.closed) {
+        this.add(exit.value, scope)
+      } else {
+        if (exit._tag === "Failure" && !this.closed && this.connections.length === 0) {
+          const error = Cause.findErrorOption(exit.cause)
+          if (error._tag === "Some") {
+            this.waiters.fail(this.waiters.live - this.opening * this.config.maxInFlight, Exit.fail(error.value))
           }
-          if (exit._tag === "Failure" && !this.closed && this.connections.length === 0) {
-            const error = Cause.findErrorOption(exit.cause)
-            if (error._tag === "Some") {
-              this.waiters.fail(this.waiters.live - this.opening * this.config.maxInFlight, Exit.fail(error.value))
-            }
-          }
-          return Scope.close(scope, exit)
-        })
-    )
-  })
+        }
+        Effect.runForkWith(this.services)(Scope.close(scope, exit))
+      }
+      done?.(exit)
+    })
+    return fiber.pollUnsafe() === undefined ? fiber : undefined
+  }
 
-  private readonly openQuietly: Effect.Effect<void> = Effect.ignore(this.open)
+  /** Dials one connection and adds it to the pool (see `start`); interrupting it interrupts the dial. */
+  readonly open: Effect.Effect<Connection, ClientError> = Effect.callback((resume) => {
+    const fiber = this.start(resume)
+    return fiber === undefined ? undefined : Fiber.interrupt(fiber)
+  })
 
   private add(connection: Connection, scope: Scope.Closeable): void {
     this.opened++

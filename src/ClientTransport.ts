@@ -4,7 +4,7 @@
  *
  * The connection completes its callers from `onData` itself, so a reply
  * reaches its caller with no fiber hand-off. A platform dialer may attach a
- * lean `Open` to the `Socket` it dials (`withOpen`: `NodeClient` does, over
+ * lean `Open` to the `Socket` it dials (`dialLean`: `NodeClient` does, over
  * the Node socket's own events); any other `Socket` (a custom `Dialer`, the
  * test kit's) is adapted by `fromSocket`: one fiber pulls, writes run as
  * effects.
@@ -38,11 +38,51 @@ export interface Transport {
 /** Opens (connects) a transport in the current scope; closing the scope destroys it. @internal */
 export type Open = (handler: Handler) => Effect.Effect<Transport, Socket.SocketError, Scope.Scope>
 
-const OpenKey = Symbol.for("quasizero/ClientTransport/Open")
+const OpenKey: unique symbol = Symbol.for("quasizero/ClientTransport/Open") as never
 
 /** `socket` with a lean `open` the client uses instead of its reader and writer. @internal */
 export const withOpen = (socket: Socket.Socket, open: Open): Socket.Socket =>
   Object.assign(Object.create(socket) as Socket.Socket, { [OpenKey]: open })
+
+/**
+ * A dialed socket carrying a lean `open` the client uses instead of its
+ * reader and writer. Those are the platform socket's (`platform`), built
+ * only when first used (by a `Dialer` or test that reads the socket itself):
+ * the client's dials never pay for it. One small object per dial.
+ */
+class LeanSocket implements Socket.Socket {
+  readonly [Socket.TypeId]: typeof Socket.TypeId = Socket.TypeId
+  readonly [OpenKey]: Open
+  private readonly make: Effect.Effect<Socket.Socket>
+  private built: Socket.Socket | undefined
+
+  constructor(make: Effect.Effect<Socket.Socket>, open: Open) {
+    this.make = make
+    this[OpenKey] = open
+  }
+
+  // One platform socket for the reader and the writer alike.
+  private get platform(): Effect.Effect<Socket.Socket> {
+    const built = this.built
+    if (built !== undefined) return Effect.succeed(built)
+    return Effect.map(this.make, (socket) => this.built ??= socket)
+  }
+
+  get reader(): Socket.Socket["reader"] {
+    return Effect.flatMap(this.platform, (socket) => socket.reader)
+  }
+
+  get writer(): Socket.Socket["writer"] {
+    return Effect.flatMap(this.platform, (socket) => socket.writer)
+  }
+}
+
+/**
+ * A dial of sockets with a lean `open`, whose own reader and writer are
+ * those of the socket `platform` makes (made only when they are used). @internal
+ */
+export const dialLean = (platform: Effect.Effect<Socket.Socket>, open: Open): Effect.Effect<Socket.Socket> =>
+  Effect.sync(() => new LeanSocket(platform, open))
 
 /** The transport for a dialed socket: its lean `Open` when it has one, else `fromSocket`. @internal */
 export const open = (socket: Socket.Socket): Open => (socket as { [OpenKey]?: Open })[OpenKey] ?? fromSocket(socket)

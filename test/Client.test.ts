@@ -8,6 +8,7 @@ import * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
+import * as Socket from "effect/socket/Socket"
 import { TestClock } from "effect/testing"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -393,6 +394,109 @@ describe("Client on the TestClock (in-memory transport)", () => {
       const error = yield* Fiber.join(making)
       expect(error.reason._tag).toBe("ConnectTimeout")
       expect(error.message).toContain("2s")
+    }))
+
+  it.effect("connectTimeout: each dial times out at its own deadline; a dial that connected is left alone", () =>
+    Effect.gen(function*() {
+      const server = MemoryDialer.make(pong)
+      // Dials that take `delays[i]` (TestClock) before connecting.
+      const delays = ["1 second", "5 seconds", "5 seconds"] as const
+      let dials = 0
+      const slow: Client.Dialer["Service"] = {
+        address: server.dialer.address,
+        dial: Effect.suspend(() => Effect.andThen(Effect.sleep(delays[dials++]!), server.dialer.dial))
+      }
+      const options = { connectTimeout: "2 seconds", acquireTimeout: "1 minute", maxInFlight: 1 } as const
+      const make = (initialSize: number) =>
+        Client.make({ ...options, pool: { initialSize, maxCap: 3 } }).pipe(Effect.provideService(Client.Dialer, slow))
+
+      // Connected after 1 s: still open, and working, well past its deadline.
+      const making = yield* Effect.forkChild(make(1))
+      yield* settle
+      yield* TestClock.adjust("1 second")
+      const client = yield* Fiber.join(making)
+      yield* TestClock.adjust("5 seconds")
+      expect((yield* client.stats).open).toBe(1)
+      expect(Response.text(yield* client.call(PING))).toBe("PONG")
+
+      // Two hung dials, a second apart: each fails at its own deadline.
+      const empty = yield* make(0)
+      const first = yield* Effect.forkChild(Effect.flip(empty.call(PING)))
+      yield* settle
+      yield* TestClock.adjust("1 second")
+      const second = yield* Effect.forkChild(Effect.flip(empty.call(PING)))
+      yield* settle
+      yield* TestClock.adjust("1 second")
+      expect((yield* Fiber.join(first)).reason._tag).toBe("ConnectTimeout")
+      yield* settle
+      expect(second.pollUnsafe()).toBeUndefined()
+      yield* TestClock.adjust("1 second")
+      expect((yield* Fiber.join(second)).reason._tag).toBe("ConnectTimeout")
+      expect(dials).toBe(3)
+    }))
+
+  it.effect("the initialSize floor fails with the first failed dial; dials under way are interrupted", () =>
+    Effect.gen(function*() {
+      const server = MemoryDialer.make(pong)
+      let dials = 0
+      let interrupted = 0
+      const refused = new Socket.SocketError({
+        reason: new Socket.SocketOpenError({ kind: "Unknown", cause: new Error("refused") })
+      })
+      const dialer: Client.Dialer["Service"] = {
+        address: server.dialer.address,
+        dial: Effect.suspend(() => {
+          const n = ++dials
+          if (n <= 2) return server.dialer.dial
+          if (n === 5) return Effect.fail(refused)
+          return Effect.onInterrupt(Effect.never, () => Effect.sync(() => interrupted++))
+        })
+      }
+      const error = yield* Effect.flip(
+        Client.make({ pool: { initialSize: 6, maxCap: 6 } }).pipe(Effect.provideService(Client.Dialer, dialer))
+      )
+      expect(error.reason._tag).toBe("ConnectFailed")
+      // Dials 3 and 4 were under way: interrupted; the 6th never started.
+      expect(interrupted).toBe(2)
+      expect(dials).toBe(5)
+      expect(server.open).toBe(0)
+    }))
+
+  it.effect("connectTimeout: a refill dial that hangs times out, and the refill backs off and dials again", () =>
+    Effect.gen(function*() {
+      const server = MemoryDialer.make(pong)
+      const delays = ["1 second", "1 minute", "1 second"] as const
+      let dials = 0
+      const slow: Client.Dialer["Service"] = {
+        address: server.dialer.address,
+        dial: Effect.suspend(() => Effect.andThen(Effect.sleep(delays[dials++]!), server.dialer.dial))
+      }
+      const making = yield* Effect.forkChild(
+        Client.make({ connectTimeout: "2 seconds", pool: { initialSize: 1, refill: Schedule.spaced("1 second") } })
+          .pipe(Effect.provideService(Client.Dialer, slow))
+      )
+      yield* settle
+      yield* TestClock.adjust("1 second")
+      const client = yield* Fiber.join(making)
+      server.connections[0]!.close()
+      yield* settle
+      // It died young: the refill waits 1 s first.
+      expect(dials).toBe(1)
+      yield* TestClock.adjust("1 second")
+      yield* settle
+      expect(dials).toBe(2)
+      yield* TestClock.adjust("2 seconds")
+      yield* settle
+      // Timed out; the next dial waits for the refill's 1 s.
+      expect(dials).toBe(2)
+      expect((yield* client.stats).open).toBe(0)
+      yield* TestClock.adjust("1 second")
+      yield* settle
+      expect(dials).toBe(3)
+      yield* TestClock.adjust("1 second")
+      yield* settle
+      expect((yield* client.stats).open).toBe(1)
+      expect(Response.text(yield* client.call(PING))).toBe("PONG")
     }))
 
   it.effect("writes are coalesced: a pipeline is one write, concurrent calls share writes", () =>

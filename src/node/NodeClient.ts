@@ -115,16 +115,20 @@ export const make = (options: Options): Effect.Effect<Client.Dialer["Service"], 
       Client.Dialer.of({ address: formatAddress(options), dial: dialNet(connectOptions(options), spinMicros) })
   )
 
-// The platform's `Socket`, carrying the lean transport the client uses (see `NodeClientSocket`).
-const dialNet = (options: Net.NetConnectOpts, spinMicros: number) => {
-  const open = NodeClientSocket.open(() => Net.createConnection(options), "connect", spinMicros)
-  return Effect.map(NodeSocket.makeNet(options), (socket) => ClientTransport.withOpen(socket, open))
-}
+// A `Socket` carrying the lean transport the client uses (see
+// `NodeClientSocket`); the platform's own is built only if its reader or
+// writer is used, not on every dial.
+const dialNet = (options: Net.NetConnectOpts, spinMicros: number) =>
+  ClientTransport.dialLean(
+    NodeSocket.makeNet(options),
+    NodeClientSocket.open(() => Net.createConnection(options), "connect", spinMicros)
+  )
 
-const dialTls = (options: Tls.ConnectionOptions, spinMicros: number) => {
-  const open = NodeClientSocket.open(() => Tls.connect(options), "secureConnect", spinMicros)
-  return Effect.map(NodeSocket.makeTls(options), (socket) => ClientTransport.withOpen(socket, open))
-}
+const dialTls = (options: Tls.ConnectionOptions, spinMicros: number) =>
+  ClientTransport.dialLean(
+    NodeSocket.makeTls(options),
+    NodeClientSocket.open(() => Tls.connect(options), "secureConnect", spinMicros)
+  )
 
 /**
  * The `Client` over TCP (`{ host, port }`) or a Unix socket (`{ path }`):

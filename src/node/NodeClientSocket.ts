@@ -7,10 +7,11 @@
  * connection needs only: connect, read every chunk, write, wait for drain,
  * destroy.
  *
- * The dialed `Socket` is still a full `effect/socket` `Socket` (the
- * platform's, connecting only if its reader is acquired); the client finds
- * the lean path on it (`ClientTransport.withOpen`), so a `Dialer` that wraps
- * `NodeClient`'s keeps it.
+ * The dialed `Socket` is still a full `effect/socket` `Socket` (its reader
+ * and writer the platform's, built and connecting only if its reader is
+ * acquired); the client finds the lean path on it
+ * (`ClientTransport.dialLean`), so a `Dialer` that wraps `NodeClient`'s
+ * keeps it.
  *
  * @since 0.1.0
  * @internal
