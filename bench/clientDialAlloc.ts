@@ -11,39 +11,18 @@
 // It re-runs itself with --expose-gc and a 512 MiB semi-space: a measuring
 // tool, not what a user's process pays (bench/clientMemory.ts is that).
 import * as Effect from "effect/Effect"
-import * as ChildProcess from "node:child_process"
 import * as Net from "node:net"
 import { PerformanceObserver } from "node:perf_hooks"
 import * as Client from "../src/Client.ts"
 import * as NodeClient from "../src/node/NodeClient.ts"
+import { exposeGc, startBaselineServer } from "./lib/memory.ts"
 
-const gc = (globalThis as { gc?: () => void }).gc
-if (gc === undefined) {
-  const child = ChildProcess.spawnSync(
-    process.execPath,
-    ["--expose-gc", "--min-semi-space-size=512", "--max-semi-space-size=512", ...process.argv.slice(1)],
-    { stdio: "inherit" }
-  )
-  process.exit(child.status ?? 1)
-}
+const gc = exposeGc(["--min-semi-space-size=512", "--max-semi-space-size=512"])
 
 const dials = Number(process.env.DIALS ?? 1000)
 const contender = process.env.CONTENDER ?? "ours"
-const here = new URL(".", import.meta.url).pathname
 
-const startServer = () =>
-  new Promise<{ readonly host: string; readonly port: number; readonly stop: () => void }>((resolve, reject) => {
-    const child = ChildProcess.spawn(process.execPath, [`${here}servers/baseline.ts`], {
-      stdio: ["ignore", "pipe", "inherit"]
-    })
-    let out = ""
-    child.stdout.on("data", (d) => {
-      out += d
-      const match = /listening on ([\d.]+):(\d+)/.exec(out)
-      if (match) resolve({ host: match[1]!, port: Number(match[2]), stop: () => child.kill("SIGTERM") })
-    })
-    child.once("exit", (code) => reject(new Error(`server exited with ${code}`)))
-  })
+const startServer = startBaselineServer
 
 // Opens `n` connections, calls `measure` while they are open, then closes them.
 const ours = (host: string, port: number, n: number, measure: () => void) =>
@@ -76,8 +55,8 @@ const main = async () => {
   })
   // Warm the code paths first.
   for (let i = 0; i < 3; i++) await run(server.host, server.port, 64, () => {})
-  gc!()
-  gc!()
+  gc()
+  gc()
   observer.observe({ entryTypes: ["gc"] })
   const before = process.memoryUsage().heapUsed
   let after = before

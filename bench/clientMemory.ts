@@ -12,44 +12,25 @@
 // It re-runs itself with --expose-gc. The number is RSS (what the machine
 // pays), so it includes V8's heap slack: compare contenders at the same N.
 import * as Effect from "effect/Effect"
-import * as ChildProcess from "node:child_process"
 import * as Net from "node:net"
 import * as V8 from "node:v8"
 import * as Client from "../src/Client.ts"
 import * as NodeClient from "../src/node/NodeClient.ts"
 import * as Request from "../src/Request.ts"
 import * as Wire from "../src/Wire.ts"
+import { exposeGc, startBaselineServer } from "./lib/memory.ts"
 
-const gc = (globalThis as { gc?: () => void }).gc
-if (gc === undefined) {
-  const child = ChildProcess.spawnSync(process.execPath, ["--expose-gc", ...process.argv.slice(1)], {
-    stdio: "inherit"
-  })
-  process.exit(child.status ?? 1)
-}
+const gc = exposeGc()
 
 const connections = Number(process.env.CONNECTIONS ?? 2000)
 const contender = process.env.CONTENDER ?? "ours"
-const here = new URL(".", import.meta.url).pathname
 
-const startServer = () =>
-  new Promise<{ readonly host: string; readonly port: number; readonly stop: () => void }>((resolve, reject) => {
-    const child = ChildProcess.spawn(process.execPath, [`${here}servers/baseline.ts`], {
-      stdio: ["ignore", "pipe", "inherit"]
-    })
-    let out = ""
-    child.stdout.on("data", (d) => {
-      out += d
-      const match = /listening on ([\d.]+):(\d+)/.exec(out)
-      if (match) resolve({ host: match[1]!, port: Number(match[2]), stop: () => child.kill("SIGTERM") })
-    })
-    child.once("exit", (code) => reject(new Error(`server exited with ${code}`)))
-  })
+const startServer = startBaselineServer
 
 const settle = async () => {
   // Several full collections a while apart: V8 frees emptied pages in the background.
   for (let i = 0; i < 10; i++) {
-    gc!()
+    gc()
     await new Promise((r) => setTimeout(r, 100))
   }
   const usage = process.memoryUsage()

@@ -65,6 +65,16 @@ export const startServer = (name: string, spin?: string) =>
     })
   })
 
+/** A bench client's command line (bench/clients/NAME.ts). */
+const clientArgs = (name: string, address: string, workload: string, ...rest: ReadonlyArray<string>) => [
+  `${here}clients/${name}.ts`,
+  "--address",
+  address,
+  "--workload",
+  workload,
+  ...rest
+]
+
 export const runClient = (
   name: string,
   address: string,
@@ -75,17 +85,10 @@ export const runClient = (
 ) =>
   new Promise<Result>((resolve, reject) => {
     if (name === "go") return runGoClient(address, workload, warmup + duration).then(resolve, reject)
-    const [cmd, argv] = pinned(1, [
-      `${here}clients/${name}.ts`,
-      "--address",
-      address,
-      "--workload",
-      workload,
-      "--duration",
-      String(duration),
-      "--warmup",
-      String(warmup)
-    ])
+    const [cmd, argv] = pinned(
+      1,
+      clientArgs(name, address, workload, "--duration", String(duration), "--warmup", String(warmup))
+    )
     const child = ChildProcess.spawn(cmd, argv, { stdio: ["ignore", "pipe", "inherit"], env: envOf(spin) })
     let out = ""
     child.stdout.on("data", (d) => (out += d))
@@ -127,14 +130,7 @@ export interface ClientSession {
 /** Our clients stay up between windows; qz-bench (no warm-up needed) is started for each. */
 export const openClient = (name: string, address: string, workload: string, spin?: string): ClientSession => {
   if (name === "go") return { run: (_, ms) => runGoClient(address, workload, ms), close: async () => {} }
-  const [cmd, argv] = pinned(1, [
-    `${here}clients/${name}.ts`,
-    "--address",
-    address,
-    "--workload",
-    workload,
-    "--session"
-  ])
+  const [cmd, argv] = pinned(1, clientArgs(name, address, workload, "--session"))
   const child = ChildProcess.spawn(cmd, argv, { stdio: ["pipe", "pipe", "inherit"], env: envOf(spin) })
   const waiting: Array<{ readonly resolve: (r: Result) => void; readonly reject: (e: Error) => void }> = []
   let out = ""
