@@ -122,20 +122,41 @@ export const open = (
     return Effect.andThen(
       Scope.addFinalizer(scope, Effect.sync(() => conn?.destroy())),
       Effect.callback<ClientTransport.Transport, Socket.SocketError>((resume) => {
-        const socket = connect()
+        const socket = connect() as Connecting
         conn = socket
-        const onFailed = (cause: Error) => {
-          socket.off(event, onConnected)
-          resume(
-            Effect.fail(new Socket.SocketError({ reason: new Socket.SocketOpenError({ kind: "Unknown", cause }) }))
-          )
-        }
-        const onConnected = () => {
-          socket.off("error", onFailed)
-          resume(Effect.succeed(new NodeTransport(socket, handler, spinMicros)))
-        }
-        socket.once("error", onFailed)
-        socket.once(event, onConnected)
+        socket[connectingKey] = { event, handler, spinMicros, resume }
+        // `on`, not `once` (its wrapper is one more allocation per dial): each removes both.
+        socket.on("error", onConnectFailed)
+        socket.on(event, onConnected)
       })
     )
   })
+
+// A dial in progress, on its socket: the two connect listeners are shared
+// functions (a dial burst then allocates no closures for them).
+const connectingKey = Symbol.for("quasizero/NodeClientSocket/connecting")
+type Connecting = Net.Socket & {
+  [connectingKey]?: {
+    readonly event: "connect" | "secureConnect"
+    readonly handler: ClientTransport.Handler
+    readonly spinMicros: number
+    readonly resume: (effect: Effect.Effect<ClientTransport.Transport, Socket.SocketError>) => void
+  } | undefined
+}
+
+function onConnectFailed(this: Connecting, cause: Error): void {
+  const dial = this[connectingKey]
+  if (dial === undefined) return
+  this[connectingKey] = undefined
+  this.off("error", onConnectFailed)
+  this.off(dial.event, onConnected)
+  dial.resume(Effect.fail(new Socket.SocketError({ reason: new Socket.SocketOpenError({ kind: "Unknown", cause }) })))
+}
+function onConnected(this: Connecting): void {
+  const dial = this[connectingKey]
+  if (dial === undefined) return
+  this[connectingKey] = undefined
+  this.off("error", onConnectFailed)
+  this.off(dial.event, onConnected)
+  dial.resume(Effect.succeed(new NodeTransport(this, dial.handler, dial.spinMicros)))
+}
