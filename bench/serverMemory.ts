@@ -10,6 +10,7 @@
 // (bench/servers/*.ts). `ulimit -n` must allow CONNECTIONS + 512 descriptors.
 import * as ChildProcess from "node:child_process"
 import * as Net from "node:net"
+import * as Readline from "node:readline"
 import * as Wire from "../src/Wire.ts"
 
 const here = new URL(".", import.meta.url).pathname
@@ -34,20 +35,12 @@ const start = (name: string) => {
     stdio: ["ignore", "pipe", "inherit"],
     env: { ...process.env, ...env }
   })
-  let out = ""
   const waiters: Array<(c: Collected) => void> = []
   const port = new Promise<number>((resolve, reject) => {
-    child.stdout.setEncoding("utf8")
-    child.stdout.on("data", (d: string) => {
-      out += d
-      let nl
-      while ((nl = out.indexOf("\n")) >= 0) {
-        const line = out.slice(0, nl)
-        out = out.slice(nl + 1)
-        const listening = /listening on 127\.0\.0\.1:(\d+)/.exec(line)
-        if (listening) resolve(Number(listening[1]))
-        else if (line.startsWith("gc ")) waiters.shift()?.(JSON.parse(line.slice(3)) as Collected)
-      }
+    Readline.createInterface({ input: child.stdout }).on("line", (line: string) => {
+      const listening = /listening on 127\.0\.0\.1:(\d+)/.exec(line)
+      if (listening) resolve(Number(listening[1]))
+      else if (line.startsWith("gc ")) waiters.shift()?.(JSON.parse(line.slice(3)) as Collected)
     })
     child.once("exit", (code) => reject(new Error(`${name} exited with ${code}`)))
   })

@@ -22,6 +22,7 @@ import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
+import * as Readline from "node:readline"
 import type { Result } from "./lib/stats.ts"
 
 const root = new URL("..", import.meta.url).pathname
@@ -92,33 +93,25 @@ const startServer = (argv: ReadonlyArray<string>, env: Record<string, string> = 
     })
     const stats: Array<Stats> = []
     const collected: Array<{ t: number; heapUsed: number; rss: number }> = []
-    let out = ""
     let port = 0
-    child.stdout.setEncoding("utf8")
-    child.stdout.on("data", (d: string) => {
-      out += d
-      let nl
-      while ((nl = out.indexOf("\n")) >= 0) {
-        const line = out.slice(0, nl)
-        out = out.slice(nl + 1)
-        const listening = /listening on 127\.0\.0\.1:(\d+)/.exec(line)
-        if (listening && port === 0) {
-          port = Number(listening[1])
-          resolve({
-            port,
-            pid: child.pid!, // taskset execs node: same process
-            stats,
-            collected,
-            stop: () =>
-              new Promise((done) => {
-                if (child.exitCode !== null) return done()
-                child.once("exit", () => done())
-                child.kill("SIGTERM")
-              })
-          })
-        } else if (line.startsWith("stats ")) stats.push(JSON.parse(line.slice(6)) as Stats)
-        else if (line.startsWith("gc ")) collected.push(JSON.parse(line.slice(3)))
-      }
+    Readline.createInterface({ input: child.stdout }).on("line", (line: string) => {
+      const listening = /listening on 127\.0\.0\.1:(\d+)/.exec(line)
+      if (listening && port === 0) {
+        port = Number(listening[1])
+        resolve({
+          port,
+          pid: child.pid!, // taskset execs node: same process
+          stats,
+          collected,
+          stop: () =>
+            new Promise((done) => {
+              if (child.exitCode !== null) return done()
+              child.once("exit", () => done())
+              child.kill("SIGTERM")
+            })
+        })
+      } else if (line.startsWith("stats ")) stats.push(JSON.parse(line.slice(6)) as Stats)
+      else if (line.startsWith("gc ")) collected.push(JSON.parse(line.slice(3)))
     })
     child.once("exit", (code) => {
       if (port === 0) reject(new Error(`${argv.join(" ")} exited with ${code}`))

@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
 import * as ChildProcess from "node:child_process"
+import * as Readline from "node:readline"
 import * as Client from "../../src/Client.ts"
 import * as NodeClient from "../../src/node/NodeClient.ts"
 import * as Request from "../../src/Request.ts"
@@ -41,33 +42,25 @@ const spawnServer = (port = 0) =>
       const seen = new Map<string, number>()
       let gone = false
       const waiters: Array<() => void> = []
-      let buffered = ""
       let err = ""
-      child.stdout.setEncoding("utf8")
-      child.stdout.on("data", (data: string) => {
-        buffered += data
-        let nl: number
-        while ((nl = buffered.indexOf("\n")) >= 0) {
-          const line = buffered.slice(0, nl)
-          buffered = buffered.slice(nl + 1)
-          if (line.startsWith("seen ")) {
-            const id = line.slice(5)
-            seen.set(id, (seen.get(id) ?? 0) + 1)
-          } else {
-            const match = /^listening on 127\.0\.0\.1:(\d+)$/.exec(line)
-            if (match !== null) {
-              const p = Number(match[1])
-              resume(Effect.succeed({
-                port: p,
-                address: `127.0.0.1:${p}`,
-                child,
-                seen,
-                closed: Effect.callback<void>((done) => {
-                  if (gone) return done(Effect.void)
-                  waiters.push(() => done(Effect.void))
-                })
-              }))
-            }
+      Readline.createInterface({ input: child.stdout }).on("line", (line: string) => {
+        if (line.startsWith("seen ")) {
+          const id = line.slice(5)
+          seen.set(id, (seen.get(id) ?? 0) + 1)
+        } else {
+          const match = /^listening on 127\.0\.0\.1:(\d+)$/.exec(line)
+          if (match !== null) {
+            const p = Number(match[1])
+            resume(Effect.succeed({
+              port: p,
+              address: `127.0.0.1:${p}`,
+              child,
+              seen,
+              closed: Effect.callback<void>((done) => {
+                if (gone) return done(Effect.void)
+                waiters.push(() => done(Effect.void))
+              })
+            }))
           }
         }
       })

@@ -16,6 +16,7 @@ import * as Logger from "effect/Logger"
 import * as Result from "effect/Result"
 import * as ChildProcess from "node:child_process"
 import * as Net from "node:net"
+import * as Readline from "node:readline"
 import * as Client from "../../src/Client.ts"
 import * as Demo from "../../src/Demo.ts"
 import type * as Handlers from "../../src/Handlers.ts"
@@ -51,23 +52,15 @@ const spawnServer = (env: Record<string, string> = {}) =>
       let graceful = false
       let code: number | null | undefined
       const waiters: Array<() => void> = []
-      let buffered = ""
       let err = ""
-      child.stdout.setEncoding("utf8")
-      child.stdout.on("data", (data: string) => {
-        buffered += data
-        let nl: number
-        while ((nl = buffered.indexOf("\n")) >= 0) {
-          const line = buffered.slice(0, nl)
-          buffered = buffered.slice(nl + 1)
-          if (line.startsWith("seen ")) {
-            const id = line.slice(5)
-            seen.set(id, (seen.get(id) ?? 0) + 1)
-          } else if (line === "exit") graceful = true
-          else {
-            const match = /^listening on 127\.0\.0\.1:(\d+)$/.exec(line)
-            if (match !== null) resume(Effect.succeed(server(Number(match[1]))))
-          }
+      Readline.createInterface({ input: child.stdout }).on("line", (line: string) => {
+        if (line.startsWith("seen ")) {
+          const id = line.slice(5)
+          seen.set(id, (seen.get(id) ?? 0) + 1)
+        } else if (line === "exit") graceful = true
+        else {
+          const match = /^listening on 127\.0\.0\.1:(\d+)$/.exec(line)
+          if (match !== null) resume(Effect.succeed(server(Number(match[1]))))
         }
       })
       child.stderr.on("data", (d) => (err += d))
